@@ -1,0 +1,3 @@
+"""mcbench: a benchmark for personalized multiple clustering of images."""
+
+__version__ = "0.1.0"

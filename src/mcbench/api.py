@@ -1,0 +1,186 @@
+"""The contracts between the framework and a method: ``ClusteringTask`` in, ``FitResult`` out.
+
+A method sees one clustering task: the frozen image features (in a seeded random order the framework
+chose), the encoder for text, the aspect the user named, k, the prompt and the reference words. It never
+sees labels or the data's label order; the runner keeps both for the evaluator and maps the partition back.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pkgutil
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+import torch
+
+from mcbench.metrics import KMeansProtocol
+from mcbench.registry import Registry
+
+if TYPE_CHECKING:
+    from mcbench.encoders import ClipEncoder
+
+
+@dataclass(frozen=True)
+class ImageFeatures:
+    """Frozen image features of the task's images, in task order.
+
+    ``embeddings`` are the L2-normalised CLIP image embeddings; ``pre_projection`` is the input of the
+    image tower's last projection (``embeddings`` ∝ ``encoder.image_projection(pre_projection)``), so a
+    method that trains that projection (Multi-Sub) needs no image forward pass.
+    """
+
+    embeddings: torch.Tensor
+    pre_projection: torch.Tensor
+
+    def __len__(self) -> int:
+        return int(self.embeddings.shape[0])
+
+
+@dataclass(frozen=True)
+class ClusteringTask:
+    """One personalised clustering problem, label-free by construction."""
+
+    dataset: str
+    aspect: str
+    concept: str
+    k: int
+    prompt: str
+    reference_words: tuple[str, ...]
+    features: ImageFeatures
+    encoder: "ClipEncoder"
+    seed: int
+    device: torch.device = torch.device("cpu")
+    protocol: KMeansProtocol = KMeansProtocol()
+
+    @property
+    def n(self) -> int:
+        return len(self.features)
+
+    def generator(self, offset: int = 0) -> torch.Generator:
+        """A torch generator seeded from the task seed (on the CPU; draw there and move)."""
+        return torch.Generator().manual_seed(int(self.seed) * 1000003 + offset)
+
+
+@dataclass
+class FitResult:
+    """What a method returns: one declared representation and the partitions read from it.
+
+    ``partitions`` are in task order: the protocol's k-means restarts on ``representation`` (the first is
+    "the" partition), or a single partition for methods that assign directly (zero-shot). ``proxies`` are
+    the per-image proxies mapped into CLIP's joint text space, when the method has proxies (used to name
+    clusters). ``history`` holds one dict of loss terms per epoch.
+    """
+
+    partitions: list[np.ndarray]
+    representation: np.ndarray | None
+    representation_name: str
+    history: list[dict[str, float]] = field(default_factory=list)
+    proxies: np.ndarray | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.partitions[0]
+
+    @classmethod
+    def from_representation(
+        cls, task: ClusteringTask, representation: torch.Tensor | np.ndarray, name: str, **kwargs: Any
+    ) -> "FitResult":
+        """Apply the task's k-means protocol to ``representation``."""
+        rep = representation.detach().float().cpu().numpy() if torch.is_tensor(representation) else representation
+        if not np.all(np.isfinite(rep)):
+            raise FloatingPointError(f"the representation '{name}' contains NaN or Inf")
+        return cls(partitions=task.protocol.partitions(rep, task.k), representation=rep, representation_name=name, **kwargs)
+
+
+class ProxyMethod(ABC):
+    """A clustering method (sklearn-style: hyperparameters in, ``fit`` does the work).
+
+    Subclasses set ``name`` (registry key = YAML file name = CSV ``method``), ``Config`` (a dataclass of
+    hyperparameters and switches; every field is recorded in the result row), ``version`` (bump on any
+    behaviour change: it is part of the run identity) and ``implementation`` (how faithful it is).
+    ``uses_class_names`` marks an oracle control that is given the true class names as its words.
+    """
+
+    name: ClassVar[str]
+    Config: ClassVar[type]
+    version: ClassVar[int] = 1
+    implementation: ClassVar[str] = "mcbench"
+    uses_class_names: ClassVar[bool] = False
+
+    def __init__(self, config: Any = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> "ProxyMethod":
+        """Build from a config mapping; an unknown or mistyped key is one clear error."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(params) - set(fields))
+        if unknown:
+            raise ValueError(
+                f"Unknown setting(s) {', '.join('method.' + u for u in unknown)} for method '{cls.name}'. "
+                f"Valid settings: {', '.join(sorted(fields))}"
+            )
+        for key, value in params.items():
+            _check_type(cls.name, key, value, fields[key].default)
+        return cls(cls.Config(**params))
+
+    def hparams(self) -> dict[str, Any]:
+        return dataclasses.asdict(self.config)
+
+    @abstractmethod
+    def fit(self, task: ClusteringTask) -> FitResult:
+        """Cluster the task's images by the named aspect."""
+
+
+def _check_type(method: str, key: str, value: Any, default: Any) -> None:
+    if default is None or value is None or default is dataclasses.MISSING:
+        return
+    expected: tuple[type, ...]
+    if isinstance(default, bool):
+        expected = (bool,)
+    elif isinstance(default, int):
+        expected = (int,)
+    elif isinstance(default, float):
+        expected = (int, float)
+    elif isinstance(default, str):
+        expected = (str,)
+    else:
+        return
+    if isinstance(value, bool) and bool not in expected:
+        ok = False
+    else:
+        ok = isinstance(value, expected)
+    if not ok:
+        raise ValueError(
+            f"method.{key}={value!r} has the wrong type for method '{method}': expected "
+            f"{expected[-1].__name__} (default {default!r})"
+        )
+
+
+def _load_methods() -> None:
+    import mcbench.methods as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        importlib.import_module(f"{package.__name__}.{module.name}")
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="mcbench.methods"):  # outside plugins
+        ep.load()
+
+
+METHODS: Registry[type[ProxyMethod]] = Registry("method", loader=_load_methods)
+
+
+def register_method(name: str):
+    """Class decorator: ``@register_method("multi_map")`` sets ``cls.name`` and registers the class."""
+
+    def decorate(cls: type[ProxyMethod]) -> type[ProxyMethod]:
+        cls.name = name
+        return METHODS.register(name)(cls)
+
+    return decorate

@@ -1,0 +1,46 @@
+"""The ``mcbench`` command: a thin Hydra entry point around ``mcbench.run.run``."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, open_dict
+
+from mcbench.encoders import EncoderUnavailableError
+from mcbench.registry import UnknownNameError
+from mcbench.report_table import format_rows
+
+USER_ERRORS = (UnknownNameError, EncoderUnavailableError, ValueError, FileNotFoundError, RuntimeError)
+
+
+@hydra.main(version_base="1.3", config_path="pkg://mcbench.conf", config_name="config")
+def _app(cfg: DictConfig) -> None:
+    from mcbench.run import run
+
+    hc = HydraConfig.get()
+    with open_dict(cfg):
+        cfg.artifacts_dir = hc.runtime.output_dir
+        if hc.mode == RunMode.MULTIRUN and not cfg.get("sweep_id"):
+            cfg.sweep_id = hc.sweep.dir
+    logging.getLogger("mcbench").setLevel(logging.INFO)
+    try:
+        rows = run(cfg)
+    except USER_ERRORS as exc:
+        print(f"mcbench: error: {exc}", file=sys.stderr)
+        if hc.mode == RunMode.MULTIRUN:
+            raise
+        sys.exit(2)
+    if rows:
+        print(format_rows(rows))
+
+
+def main() -> None:
+    _app()
+
+
+if __name__ == "__main__":
+    main()

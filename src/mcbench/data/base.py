@@ -1,0 +1,116 @@
+"""The multi-view dataset contract: one set of images, several ground-truth labelings ("aspects").
+
+A dataset never hands labels to a method: the runner keeps them for the evaluator (see ``mcbench.task``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+from PIL import Image
+
+from mcbench.registry import Registry
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """One clustering of the images: the user's named interest and its ground truth classes.
+
+    ``prompt`` holds exactly one ``*``: the slot of the proxy word ("Card with suits of *").
+    ``reference_words`` is the dataset's declared word list (a superset of ``classes`` for the synthetic
+    sets); empty means "ask the configured word source".
+    """
+
+    name: str
+    classes: tuple[str, ...]
+    prompt: str
+    reference_words: tuple[str, ...] = ()
+    concept: str | None = None
+
+    @property
+    def concept_word(self) -> str:
+        return self.concept or self.name
+
+    @property
+    def k(self) -> int:
+        return len(self.classes)
+
+
+@dataclass
+class MultiViewDataset:
+    """Images plus one integer labeling per aspect (``-1`` where an image lacks that aspect).
+
+    Images are either held in memory (``pixels``, N×H×W×3 uint8) or read from ``paths``.
+    ``revision`` fingerprints the content so that feature caches are keyed by what was encoded.
+    """
+
+    name: str
+    aspects: dict[str, Aspect]
+    labels: dict[str, np.ndarray]
+    image_ids: list[str]
+    pixels: np.ndarray | None = None
+    paths: list[str] | None = None
+    revision: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        n = len(self.image_ids)
+        if (self.pixels is None) == (self.paths is None):
+            raise ValueError("a dataset holds either pixels or paths")
+        for aspect, y in self.labels.items():
+            if aspect not in self.aspects:
+                raise ValueError(f"labels for undeclared aspect '{aspect}'")
+            if len(y) != n:
+                raise ValueError(f"aspect '{aspect}' has {len(y)} labels for {n} images")
+        if not self.revision:
+            self.revision = self._fingerprint()
+
+    def __len__(self) -> int:
+        return len(self.image_ids)
+
+    def image(self, i: int) -> Image.Image:
+        """The i-th image as an RGB PIL image."""
+        if self.pixels is not None:
+            return Image.fromarray(self.pixels[i])
+        with Image.open(self.paths[i]) as im:  # type: ignore[index]
+            return im.convert("RGB")
+
+    def aspect(self, name: str) -> Aspect:
+        if name not in self.aspects:
+            raise KeyError(
+                f"Unknown aspect '{name}' for dataset '{self.name}'. Valid aspects: {', '.join(self.aspects)}"
+            )
+        return self.aspects[name]
+
+    def _fingerprint(self) -> str:
+        h = hashlib.sha256()
+        h.update(self.name.encode())
+        h.update("\n".join(self.image_ids).encode())
+        if self.pixels is not None:
+            h.update(np.ascontiguousarray(self.pixels).tobytes())
+        for aspect in sorted(self.labels):
+            h.update(aspect.encode())
+            h.update(np.asarray(self.labels[aspect], dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
+
+
+def _load_dataset_modules() -> None:
+    import mcbench.data.synthetic  # noqa: F401  (registers synth_*)
+
+    try:  # loaders for the papers' folders, added by the datasets issue
+        import mcbench.data.folder  # noqa: F401
+    except ModuleNotFoundError as exc:
+        if exc.name != "mcbench.data.folder":
+            raise
+
+
+#: name -> factory(**params, cache_dir=Path) -> MultiViewDataset
+DATASETS: Registry[Callable[..., MultiViewDataset]] = Registry("dataset", loader=_load_dataset_modules)
+
+
+def build_dataset(name: str, **params: Any) -> MultiViewDataset:
+    """Build a registered dataset from its config parameters."""
+    return DATASETS.get(name)(**params)

@@ -1,0 +1,103 @@
+"""Frozen image features, computed once per (encoder weights, preprocessing, dataset content) and cached.
+
+The cache file is safetensors, written atomically, and carries its key and a checksum of its tensors in
+its metadata: a file made by another encoder or preprocessing, or a truncated/corrupted file, is detected
+and recomputed, never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from mcbench.api import ImageFeatures
+from mcbench.atomic import atomic_path
+from mcbench.data.base import MultiViewDataset
+from mcbench.encoders import ClipEncoder
+
+log = logging.getLogger(__name__)
+FEATURE_FORMAT = 1
+
+
+def feature_key(encoder: ClipEncoder, dataset: MultiViewDataset) -> str:
+    """What the features depend on: weights, preprocessing, dataset content, file format."""
+    ident = {
+        "encoder": encoder.identity,
+        "preprocess": repr(encoder.preprocess),
+        "dataset": dataset.name,
+        "revision": dataset.revision,
+        "format": FEATURE_FORMAT,
+    }
+    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+
+
+def _checksum(tensors: dict[str, torch.Tensor]) -> str:
+    h = hashlib.sha256()
+    for name in sorted(tensors):
+        h.update(name.encode())
+        h.update(tensors[name].contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def cache_path(cache_dir: str | Path, encoder: ClipEncoder, dataset: MultiViewDataset) -> Path:
+    return Path(cache_dir) / "features" / dataset.name / f"{feature_key(encoder, dataset)}.safetensors"
+
+
+def _try_load(path: Path, key: str) -> dict[str, torch.Tensor] | None:
+    if not path.is_file():
+        return None
+    try:
+        tensors = load_file(str(path))
+        with open(path, "rb") as fh:  # metadata lives in the safetensors header
+            header_len = int.from_bytes(fh.read(8), "little")
+            meta = json.loads(fh.read(header_len)).get("__metadata__", {})
+    except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as exc:
+        log.warning("feature cache %s is unreadable (%s); recomputing", path, exc)
+        return None
+    if meta.get("key") != key or meta.get("sha256") != _checksum(tensors):
+        log.warning("feature cache %s does not match its key or checksum; recomputing", path)
+        return None
+    return tensors
+
+
+def image_features(
+    encoder: ClipEncoder, dataset: MultiViewDataset, cache_dir: str | Path | None, progress: bool = True,
+    batch_size: int = 64,
+) -> tuple[ImageFeatures, bool]:
+    """Features of every image in dataset order, and whether they came from the cache."""
+    key = feature_key(encoder, dataset)
+    path = cache_path(cache_dir, encoder, dataset) if cache_dir else None
+    tensors = _try_load(path, key) if path else None
+    hit = tensors is not None
+    if tensors is None:
+        emb, pre = encoder.encode_images(_LazyImages(dataset), batch_size=batch_size, progress=progress)
+        tensors = {"embeddings": emb.float().contiguous(), "pre_projection": pre.float().contiguous()}
+        if path:
+            meta = {"key": key, "sha256": _checksum(tensors), "encoder": encoder.identity,
+                    "dataset": dataset.name, "revision": dataset.revision}
+            with atomic_path(path) as tmp:
+                save_file(tensors, str(tmp), metadata=meta)
+    feats = ImageFeatures(
+        embeddings=F.normalize(tensors["embeddings"], dim=-1), pre_projection=tensors["pre_projection"]
+    )
+    return feats, hit
+
+
+class _LazyImages:
+    """Reads images from disk one at a time while they are encoded."""
+
+    def __init__(self, dataset: MultiViewDataset) -> None:
+        self.dataset = dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, i: int):
+        return self.dataset.image(i)

@@ -1,0 +1,80 @@
+"""Metrics and the shared clustering protocol (Multi-MaP ``main_eval.py``; research notes §1.5, §6).
+
+* NMI: ``normalized_mutual_info_score`` with ``average_method="arithmetic"`` (the papers' sklearn default).
+* RI: the unadjusted ``rand_score`` the papers report; ARI, AMI and ACC (Hungarian matching) beside it.
+* Protocol: k = the aspect's true class count; k-means (k-means++, one init per fit, as ``n_init="auto"``)
+  restarted with ``random_state`` 0..9, each partition scored, the mean reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.metrics import (
+    adjusted_mutual_info_score,
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+    rand_score,
+)
+
+METRICS = ("nmi", "ri", "ari", "ami", "acc")
+
+
+@dataclass(frozen=True)
+class KMeansProtocol:
+    """How a representation becomes partitions: ``n_restarts`` k-means fits with seeds 0..n-1."""
+
+    n_restarts: int = 10
+
+    def describe(self) -> str:
+        return f"kmeans++ x{self.n_restarts} (random_state 0..{self.n_restarts - 1}, n_init=1), mean"
+
+    def partitions(self, representation: np.ndarray, k: int) -> list[np.ndarray]:
+        x = np.asarray(representation, dtype=np.float64)
+        if len(x) < k:
+            raise ValueError(f"k={k} is larger than the number of images ({len(x)})")
+        return [
+            KMeans(n_clusters=k, random_state=seed, n_init=1).fit(x).labels_.astype(np.int64)
+            for seed in range(self.n_restarts)
+        ]
+
+
+def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """ACC: the fraction of images right under the best one-to-one cluster-to-class matching."""
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    classes, t = np.unique(y_true, return_inverse=True)
+    clusters, p = np.unique(y_pred, return_inverse=True)
+    counts = np.zeros((len(clusters), len(classes)), dtype=np.int64)
+    np.add.at(counts, (p, t), 1)
+    rows, cols = linear_sum_assignment(-counts)
+    return float(counts[rows, cols].sum() / len(y_true))
+
+
+def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Every metric of one partition against one labeling; images labelled -1 (missing) are left out."""
+    y_true = np.asarray(y_true)
+    y_pred = np.asarray(y_pred)
+    keep = y_true >= 0
+    y_true, y_pred = y_true[keep], y_pred[keep]
+    return {
+        "nmi": float(normalized_mutual_info_score(y_true, y_pred, average_method="arithmetic")),
+        "ri": float(rand_score(y_true, y_pred)),
+        "ari": float(adjusted_rand_score(y_true, y_pred)),
+        "ami": float(adjusted_mutual_info_score(y_true, y_pred)),
+        "acc": clustering_accuracy(y_true, y_pred),
+    }
+
+
+def score_partitions(y_true: np.ndarray, partitions: list[np.ndarray]) -> dict[str, float]:
+    """Mean of each metric over the protocol's partitions, plus ``<metric>_std`` over them."""
+    scores = [score(y_true, p) for p in partitions]
+    out: dict[str, float] = {}
+    for m in METRICS:
+        values = np.array([s[m] for s in scores])
+        out[m] = float(values.mean())
+        out[f"{m}_std"] = float(values.std())
+    return out

@@ -1,0 +1,272 @@
+"""``run(cfg)``: the whole benchmark job, callable without Hydra (lightning-hydra-template's ``train``).
+
+For each aspect of the dataset (or the one named by ``aspect=``) the runner builds a label-free task with
+the images in a seeded random order, lets the method fit it, maps the partition back, scores it against
+every aspect's ground truth, and appends one result row.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+import mcbench
+from mcbench.api import METHODS, ClusteringTask, FitResult, ImageFeatures, ProxyMethod
+from mcbench.data.base import MultiViewDataset, build_dataset
+from mcbench.devices import describe, resolve_device
+from mcbench.encoders import ENCODERS, ClipEncoder, create_encoder
+from mcbench.features import image_features
+from mcbench.identity import git_commit, stable_hash
+from mcbench.metrics import KMeansProtocol, score_partitions
+from mcbench.results import ResultStore
+from mcbench.tracking import build_tracker
+from mcbench.words import WORD_SOURCES, ReferenceWords
+
+log = logging.getLogger(__name__)
+ORDERS = ("shuffled", "sorted")
+
+
+class ConfigError(ValueError):
+    """A bad setting, found before any work; the message names the key and the valid choices."""
+
+
+def _params(node: Any) -> dict[str, Any]:
+    out = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
+    out.pop("name", None)
+    return out
+
+
+@dataclass
+class Job:
+    """Everything built once per ``run`` and shared by its tasks."""
+
+    cfg: DictConfig
+    method: ProxyMethod
+    dataset: MultiViewDataset
+    aspects: list[str]
+    device: torch.device
+
+
+def prepare(cfg: DictConfig) -> Job:
+    """Validate the configuration and build method and dataset; nothing heavy yet."""
+    seed = cfg.seed
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ConfigError(f"seed={seed!r} is not valid: use a non-negative integer (seed=0, seed=1, ...)")
+    order = cfg.data.order
+    if order not in ORDERS:
+        raise ConfigError(f"data.order={order!r} is not valid; choose one of: {', '.join(ORDERS)}")
+    method = METHODS.get(cfg.method.name).from_params(_params(cfg.method))
+    ENCODERS.get(cfg.encoder.name)
+    WORD_SOURCES.get(cfg.llm.name)
+    device = resolve_device(cfg.device)
+    dataset = build_dataset(cfg.dataset.name, **_params(cfg.dataset), cache_dir=cfg.paths.cache_dir)
+    if cfg.aspect is None:
+        aspects = list(dataset.aspects)
+    else:
+        if cfg.aspect not in dataset.aspects:
+            raise ConfigError(
+                f"aspect={cfg.aspect!r} is not an aspect of dataset '{dataset.name}'. "
+                f"Valid aspects: {', '.join(dataset.aspects)}"
+            )
+        aspects = [cfg.aspect]
+    for name in aspects:
+        aspect = dataset.aspects[name]
+        n_labelled = int((dataset.labels[name] >= 0).sum())
+        if aspect.k > n_labelled:
+            raise ConfigError(f"aspect '{name}' has k={aspect.k} classes but only {n_labelled} images")
+        if aspect.prompt.count("*") != 1:
+            raise ConfigError(
+                f"the prompt template of aspect '{name}' is {aspect.prompt!r}; it must contain exactly one '*'"
+            )
+    return Job(cfg, method, dataset, aspects, device)
+
+
+def task_order(labels: np.ndarray, seed: int, aspect: str, order: str) -> np.ndarray:
+    """The order in which the method sees the images: a seeded permutation (or, for the official mode
+    only, sorted by class as torchvision's ImageFolder delivers them)."""
+    rng = np.random.default_rng([seed, int(stable_hash(aspect, 8), 16)])
+    perm = rng.permutation(len(labels))
+    if order == "sorted":
+        perm = np.argsort(labels, kind="stable")
+    return perm
+
+
+def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, encoder: ClipEncoder,
+               words: tuple[str, ...], seed: int, order: str = "shuffled", device: torch.device | str = "cpu",
+               protocol: KMeansProtocol = KMeansProtocol()) -> tuple[ClusteringTask, np.ndarray]:
+    """The label-free task for one aspect, and ``perm``: task image i is dataset image ``perm[i]``."""
+    aspect_obj = dataset.aspects[aspect]
+    truth = dataset.labels[aspect]
+    keep = np.flatnonzero(truth >= 0)  # images that carry this aspect
+    perm = keep[task_order(truth[keep], seed, aspect, order)]
+    device = torch.device(device)
+    task = ClusteringTask(
+        dataset=dataset.name, aspect=aspect, concept=aspect_obj.concept_word, k=aspect_obj.k,
+        prompt=aspect_obj.prompt, reference_words=tuple(words),
+        features=ImageFeatures(features.embeddings[perm].to(device), features.pre_projection[perm].to(device)),
+        encoder=encoder, seed=seed, device=device, protocol=protocol,
+    )
+    return task, perm
+
+
+def _words(job: Job, aspect: str) -> ReferenceWords:
+    aspect_obj = job.dataset.aspects[aspect]
+    if job.method.uses_class_names:
+        return ReferenceWords(aspect_obj.classes, "class_names", {"oracle": True})
+    source = WORD_SOURCES.get(job.cfg.llm.name)(**_params(job.cfg.llm))
+    words = source(job.dataset, aspect_obj)
+    if len(words.words) < aspect_obj.k:
+        raise ConfigError(
+            f"{len(words.words)} reference words for {job.dataset.name}/{aspect} but k={aspect_obj.k}: "
+            f"a word list must have at least k words ({', '.join(words.words)})"
+        )
+    return words
+
+
+def identity(job: Job, aspect: str, words: ReferenceWords, encoder_identity: str) -> dict[str, Any]:
+    """The fields that define a task; ``run_id`` is their hash."""
+    cfg = job.cfg
+    return {
+        "method": job.method.name,
+        "method_version": job.method.version,
+        "hparams": job.method.hparams(),
+        "dataset": job.dataset.name,
+        "dataset_params": _params(cfg.dataset),
+        "dataset_revision": job.dataset.revision,
+        "aspect": aspect,
+        "encoder": encoder_identity,
+        "words": list(words.words),
+        "seed": cfg.seed,
+        "data_order": cfg.data.order,
+        "protocol": KMeansProtocol(cfg.protocol.n_restarts).describe(),
+    }
+
+
+def run(cfg: DictConfig) -> list[dict[str, Any]]:
+    """Run every task of the configured job; return the rows written (skipped tasks are not returned)."""
+    job = prepare(cfg)
+    store = ResultStore(cfg.results_file)
+    done = set() if cfg.force else store.completed_run_ids()
+    encoder: ClipEncoder | None = None
+    features: ImageFeatures | None = None
+    tracker = build_tracker(cfg.logger.name, group=cfg.get("sweep_id") or None, **_params(cfg.logger))
+    rows = []
+    for aspect in job.aspects:
+        words = _words(job, aspect)
+        if encoder is None:
+            spec = cfg.encoder
+            encoder = create_encoder(spec.model, spec.pretrained, job.device, download=spec.get("download", False))
+            features, _ = image_features(encoder, job.dataset, cfg.paths.cache_dir, progress=cfg.progress)
+        ident = identity(job, aspect, words, encoder.identity)
+        run_id = stable_hash(ident)
+        if run_id in done:
+            print(f"[mcbench] skip {job.method.name} {job.dataset.name}/{aspect} seed={cfg.seed}: "
+                  f"already in {cfg.results_file} (run_id {run_id}; force=true reruns it)")
+            continue
+        row, result = run_task(job, aspect, words, encoder, features, ident, run_id)
+        row["wandb_run_id"] = tracker.log_task(row, result.history) or ""
+        store.append(row)
+        _save_artifacts(cfg, row, result, job.dataset)
+        print(f"[mcbench] {row['method']} {row['dataset']}/{row['aspect']} seed={row['seed']}: "
+              f"NMI {row['nmi']:.4f} RI {row['ri']:.4f} ARI {row['ari']:.4f} ({row['runtime_s']:.1f}s)")
+        rows.append(row)
+    return rows
+
+
+def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder, features: ImageFeatures,
+             ident: dict[str, Any], run_id: str) -> tuple[dict[str, Any], FitResult]:
+    cfg = job.cfg
+    aspect_obj = job.dataset.aspects[aspect]
+    truth = job.dataset.labels[aspect]
+    task, perm = build_task(job.dataset, aspect, features, encoder, words.words, cfg.seed, cfg.data.order,
+                            job.device, KMeansProtocol(cfg.protocol.n_restarts))
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed)
+    start = time.perf_counter()
+    result = job.method.fit(task)
+    fit_s = time.perf_counter() - start
+    _check_finite(job.method.name, result)
+    # map each partition from task order back to dataset order (images without this aspect get -1)
+    partitions = []
+    for p in result.partitions:
+        back = np.full(len(job.dataset), -1, dtype=np.int64)
+        back[perm] = p
+        partitions.append(back)
+    metrics = score_partitions(truth, [p for p in partitions])
+    others = {}
+    for other, y in job.dataset.labels.items():
+        if other != aspect:
+            both = (y >= 0) & (partitions[0] >= 0)
+            others[other] = round(score_partitions(y[both], [p[both] for p in partitions])["nmi"], 6)
+    result.info["partition_dataset_order"] = partitions[0]
+    result.info["task_order"] = perm
+    row = {
+        "run_id": run_id,
+        "status": "ok",
+        "method": job.method.name,
+        "implementation": job.method.implementation,
+        "method_version": job.method.version,
+        "dataset": job.dataset.name,
+        "aspect": aspect,
+        "seed": cfg.seed,
+        "k": aspect_obj.k,
+        "n_images": len(perm),
+        "encoder": cfg.encoder.name,
+        "encoder_identity": encoder.identity,
+        **{m: metrics[m] for m in ("nmi", "ri", "ari", "ami", "acc")},
+        **{f"{m}_std": metrics[f"{m}_std"] for m in ("nmi", "ri", "ari")},
+        "nmi_other_aspects": json.dumps(others, sort_keys=True),
+        "representation": result.representation_name,
+        "protocol": ident["protocol"],
+        "data_order": cfg.data.order,
+        "words_source": words.source,
+        "n_words": len(words.words),
+        "words_hash": words.digest,
+        "hparams": json.dumps(job.method.hparams(), sort_keys=True),
+        "dataset_params": json.dumps(ident["dataset_params"], sort_keys=True),
+        "dataset_revision": job.dataset.revision,
+        "config_hash": stable_hash(OmegaConf.to_container(cfg, resolve=True)),
+        "runtime_s": round(time.perf_counter() - start, 3),
+        "fit_s": round(fit_s, 3),
+        "epochs_run": len(result.history),
+        "sweep_id": cfg.get("sweep_id") or "",
+        "mcbench_version": mcbench.__version__,
+        "git_commit": git_commit(),
+        **describe(job.device),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    return row, result
+
+
+def _check_finite(method: str, result: FitResult) -> None:
+    for epoch, entry in enumerate(result.history):
+        bad = [k for k, v in entry.items() if isinstance(v, float) and not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(
+                f"{method}: {', '.join(bad)} became NaN/Inf at epoch {epoch}; no result row was written. "
+                f"The learning rate (method.lr) is the likely cause: try a smaller one."
+            )
+
+
+def _save_artifacts(cfg: DictConfig, row: dict[str, Any], result: FitResult, dataset: MultiViewDataset) -> None:
+    out = cfg.get("artifacts_dir")
+    if not out:
+        return
+    path = Path(out) / "tasks" / f"{row['method']}-{row['dataset']}-{row['aspect']}-s{row['seed']}-{row['run_id']}"
+    path.mkdir(parents=True, exist_ok=True)
+    np.save(path / "partition.npy", result.info["partition_dataset_order"])
+    if result.representation is not None:
+        np.save(path / "representation.npy", result.representation.astype(np.float32))
+        np.save(path / "task_order.npy", result.info["task_order"])  # row i of the representation = image order[i]
+    (path / "history.json").write_text(json.dumps(result.history))
+    (path / "row.json").write_text(json.dumps(row, indent=1, default=str))
