@@ -1,0 +1,62 @@
+"""The ``mcbench`` command end to end (real Hydra app, real files), on the random-weight tiny CLIP."""
+
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+FAST = ["encoder=tiny_clip_random", "logger=none", "dataset.n=40", "protocol.n_restarts=2", "progress=false"]
+
+
+def mcbench(tmp_path, *args, check=True):
+    env = dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache"), WANDB_MODE="offline")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcbench.cli", f"results_file={tmp_path}/runs.csv", *args],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(proc.stdout + proc.stderr)
+    return proc
+
+
+def test_run_prints_a_table_writes_rows_and_a_rerun_skips(tmp_path):
+    out = mcbench(tmp_path, "method=kmeans_image", "dataset=synth_fruit", *FAST).stdout
+    assert "kmeans_image  synth_fruit" in out and "NMI" in out
+    rows = pd.read_csv(tmp_path / "runs.csv")
+    assert set(rows["aspect"]) == {"color", "species"} and (rows["status"] == "ok").all()
+    for column in ("run_id", "config_hash", "git_commit", "hparams", "protocol", "encoder_identity", "finished_at"):
+        assert rows[column].notna().all()
+    again = mcbench(tmp_path, "method=kmeans_image", "dataset=synth_fruit", *FAST).stdout
+    assert again.count("skip") == 2 and len(pd.read_csv(tmp_path / "runs.csv")) == 2
+    mcbench(tmp_path, "method=kmeans_image", "dataset=synth_fruit", "aspect=color", "force=true", *FAST)
+    assert len(pd.read_csv(tmp_path / "runs.csv")) == 3
+
+
+def test_unknown_method_lists_the_valid_ones(tmp_path):
+    proc = mcbench(tmp_path, "method=multi-map", *FAST, check=False)
+    assert proc.returncode != 0
+    assert "multi_map" in proc.stderr and "kmeans_image" in proc.stderr
+
+
+def test_unknown_aspect_names_the_valid_aspects(tmp_path):
+    proc = mcbench(tmp_path, "method=kmeans_image", "dataset=synth_cards", "aspect=colour", *FAST, check=False)
+    assert proc.returncode == 2
+    assert "aspect='colour'" in proc.stderr and "number, suits" in proc.stderr
+
+
+def test_negative_seed_is_rejected(tmp_path):
+    proc = mcbench(tmp_path, "method=kmeans_image", "seed=-1", *FAST, check=False)
+    assert proc.returncode == 2 and "seed=-1" in proc.stderr
+
+
+def test_cuda_where_there_is_none_is_one_clear_line(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    proc = mcbench(tmp_path, "method=kmeans_image", "device=cuda", *FAST, check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("mcbench: error: device=cuda")

@@ -1,0 +1,71 @@
+import csv
+import multiprocessing as mp
+
+import pytest
+
+from mcbench.results import CRC_COLUMN, ResultStore
+
+
+def _row(i, **extra):
+    return {"run_id": f"r{i}", "status": "ok", "method": "m", "nmi": 0.5 + i / 1000, **extra}
+
+
+def test_append_and_read_back(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    store.append(_row(1))
+    store.append(_row(2))
+    df = store.read()
+    assert list(df["run_id"]) == ["r1", "r2"]
+    assert df["nmi"].tolist() == [0.501, 0.502]
+    assert store.completed_run_ids() == {"r1", "r2"}
+
+
+def test_half_written_row_is_ignored_and_next_row_survives(tmp_path):
+    path = tmp_path / "runs.csv"
+    store = ResultStore(path)
+    store.append(_row(1))
+    with open(path, "a") as fh:  # a killed writer: half a row, no newline
+        fh.write("r2,ok,m,0.5")
+    store.append(_row(3))
+    df = store.read()
+    assert list(df["run_id"]) == ["r1", "r3"]
+    assert store.last_read.rejected == 1
+
+
+def test_new_columns_extend_old_files_and_keep_old_rows(tmp_path):
+    path = tmp_path / "runs.csv"
+    store = ResultStore(path)
+    store.append(_row(1))
+    store.append(_row(2, ari=0.3))
+    df = store.read()
+    assert list(df.columns) == ["run_id", "status", "method", "nmi", "ari"]
+    assert df["ari"].isna().tolist() == [True, False]
+
+
+def test_foreign_csv_is_refused_untouched(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="not an mcbench results file"):
+        ResultStore(path).append(_row(1))
+    assert path.read_text() == "a,b\n1,2\n"
+
+
+def _writer(path, worker, count):
+    store = ResultStore(path)
+    for i in range(count):
+        store.append(_row(worker * 1000 + i, note="x" * 200, worker=worker))
+
+
+def test_parallel_writers_never_interleave(tmp_path):
+    path = tmp_path / "runs.csv"
+    procs = [mp.get_context("spawn").Process(target=_writer, args=(path, w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join()
+    store = ResultStore(path)
+    df = store.read()
+    assert len(df) == 100 and store.last_read.rejected == 0
+    with open(path, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0][-1] == CRC_COLUMN and all(len(r) == len(rows[0]) for r in rows)
