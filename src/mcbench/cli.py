@@ -10,6 +10,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
+import mcbench.paths  # noqa: F401  (registers the ${mcbench_datasets_dir:} resolver)
+from mcbench.callbacks import record_failure
 from mcbench.encoders import EncoderUnavailableError
 from mcbench.registry import UnknownNameError
 from mcbench.report_table import format_rows
@@ -29,11 +31,15 @@ def _app(cfg: DictConfig) -> None:
     logging.getLogger("mcbench").setLevel(logging.INFO)
     try:
         rows = run(cfg)
-    except USER_ERRORS as exc:
-        print(f"mcbench: error: {exc}", file=sys.stderr)
-        if hc.mode == RunMode.MULTIRUN:
-            raise
-        sys.exit(2)
+    except Exception as exc:
+        if hc.mode == RunMode.MULTIRUN:  # one failed job must not stop the sweep: log it, list it at the end
+            print(f"mcbench: error: {exc}", file=sys.stderr)
+            record_failure(hc.sweep.dir, list(hc.overrides.task), exc)
+            return
+        if isinstance(exc, USER_ERRORS):
+            print(f"mcbench: error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        raise
     if rows:
         print(format_rows(rows))
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mcbench.data.base import Aspect, MultiViewDataset
+from mcbench.paths import datasets_dir
 from mcbench.registry import Registry
 
 
@@ -30,14 +31,8 @@ class ReferenceWords:
         return hashlib.sha256("\n".join(self.words).encode()).hexdigest()[:12]
 
 
-def _dataset_words_dir() -> Path:
-    import mcbench.dataset_files as files
-
-    return Path(list(files.__path__)[0])
-
-
 def words_file(dataset: str, aspect: str) -> Path:
-    return _dataset_words_dir() / dataset / "words" / f"{aspect}.json"
+    return datasets_dir() / dataset / "words" / f"{aspect}.json"
 
 
 def read_words_file(path: Path) -> ReferenceWords:

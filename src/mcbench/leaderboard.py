@@ -1,0 +1,182 @@
+"""``mcbench-leaderboard``: result rows → leaderboard CSV/markdown and plots (derived, never edited).
+
+Rows are grouped by (method variant, dataset, dataset settings, aspect, encoder, words source); each group
+gets mean ± std over its seeds of every metric and its run count. A method's variant label shows the
+hyperparameters that vary between its rows (a sweep ``method.alpha=0.1,0.3`` gives two lines). The papers'
+published numbers (``results/reported.csv``) sit in columns of their own, never mixed with ours.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from mcbench.atomic import write_text_atomic
+from mcbench.results import ResultStore
+
+METRICS = ("nmi", "ri", "ari", "acc")
+GROUP = ["dataset", "setting", "aspect", "encoder", "words_source", "method", "variant"]
+
+
+def _variant_labels(df: pd.DataFrame) -> pd.Series:
+    """Per row: the hyperparameters that differ between rows of the same method, as ``k=v`` text."""
+    labels = pd.Series("", index=df.index)
+    for _, rows in df.groupby("method"):
+        params = rows["hparams"].map(lambda s: json.loads(s) if isinstance(s, str) and s else {})
+        keys = sorted({k for p in params for k in p})
+        varying = [k for k in keys if len({json.dumps(p.get(k), sort_keys=True) for p in params}) > 1]
+        labels.loc[rows.index] = params.map(lambda p: ",".join(f"{k}={p.get(k)}" for k in varying))
+    return labels
+
+
+def _setting(params: str) -> str:
+    """The dataset settings that matter for comparison (difficulty, size)."""
+    p = json.loads(params) if isinstance(params, str) and params else {}
+    parts = [str(p["difficulty"])] if "difficulty" in p else []
+    if "n" in p:
+        parts.append(f"n={p['n']}")
+    return " ".join(parts)
+
+
+def load_rows(results: str | Path, dataset: str | None = None, method: str | None = None,
+              encoder: str | None = None, include_sanity: bool = False) -> pd.DataFrame:
+    df = ResultStore(results).read()
+    if df.empty:
+        return df
+    df = df[df["status"] == "ok"].copy()
+    if not include_sanity and "sanity_check" in df:
+        df = df[df["sanity_check"].fillna("").astype(str) == ""]
+    for column, wanted in (("dataset", dataset), ("method", method), ("encoder", encoder)):
+        if wanted:
+            df = df[df[column].isin(wanted.split(","))]
+    df["variant"] = _variant_labels(df) if len(df) else ""
+    df["setting"] = df["dataset_params"].map(_setting)
+    return df
+
+
+def aggregate(df: pd.DataFrame) -> pd.DataFrame:
+    """Mean ± std over seeds per group, plus the run count."""
+    if df.empty:
+        return pd.DataFrame(columns=GROUP + ["n_runs"])
+    grouped = df.groupby(GROUP, dropna=False)
+    out = grouped.size().rename("n_runs").reset_index()
+    for m in METRICS:
+        stats = grouped[m].agg(["mean", "std"]).reset_index(drop=True)
+        out[f"{m}_mean"] = stats["mean"].round(4).values
+        out[f"{m}_std"] = stats["std"].fillna(0.0).round(4).values
+    out["seeds"] = grouped["seed"].apply(lambda s: ",".join(str(int(v)) for v in sorted(set(s)))).values
+    return out.sort_values(GROUP).reset_index(drop=True)
+
+
+def attach_reported(board: pd.DataFrame, reported: Path) -> pd.DataFrame:
+    """Add the published NMI/RI (and their source) beside our numbers, in separate columns."""
+    if not reported.is_file() or board.empty:
+        return board.assign(reported_nmi=np.nan, reported_ri=np.nan, reported_source="")
+    rep = pd.read_csv(reported)
+    rep = rep.rename(columns={"nmi": "reported_nmi", "ri": "reported_ri", "source": "reported_source"})
+    return board.merge(rep[["method", "dataset", "aspect", "reported_nmi", "reported_ri", "reported_source"]],
+                       on=["method", "dataset", "aspect"], how="left")
+
+
+def _cell(mean: float, std: float, n: int) -> str:
+    return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
+
+
+def to_markdown(board: pd.DataFrame, metric: str = "nmi") -> str:
+    """One table per (dataset, setting, encoder): rows = aspects, columns = method variants, best in bold."""
+    lines = [f"# mcbench leaderboard ({metric.upper()}, mean ± std over seeds)", "",
+             "Derived from the result rows by `mcbench-leaderboard`; never edited by hand. Bold = best in its row. "
+             "Published numbers are in the `reported` columns of leaderboard.csv, never mixed with ours.", ""]
+    for (dataset, setting, encoder, words), part in board.groupby(["dataset", "setting", "encoder", "words_source"],
+                                                                  dropna=False):
+        part = part.assign(label=part["method"] + part["variant"].map(lambda v: f" [{v}]" if v else ""))
+        labels = list(dict.fromkeys(part["label"]))
+        lines += [f"## {dataset} ({setting}) · encoder {encoder} · words {words}", "",
+                  "| aspect | " + " | ".join(labels) + " | runs |", "|---" * (len(labels) + 2) + "|"]
+        for aspect, rows in part.groupby("aspect"):
+            by_label = {r["label"]: r for _, r in rows.iterrows()}
+            best = max(r[f"{metric}_mean"] for r in by_label.values())
+            cells = []
+            for label in labels:
+                if label not in by_label:
+                    cells.append("–")
+                    continue
+                r = by_label[label]
+                text = _cell(r[f"{metric}_mean"], r[f"{metric}_std"], r["n_runs"])
+                cells.append(f"**{text}**" if r[f"{metric}_mean"] == best else text)
+            runs = "/".join(str(int(by_label[lab]["n_runs"])) if lab in by_label else "0" for lab in labels)
+            lines.append(f"| {aspect} | " + " | ".join(cells) + f" | {runs} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_bars(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[Path]:
+    """A bar chart per dataset setting: aspects on the x axis, one bar per method, error bars = std."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for (dataset, setting, encoder), part in board.groupby(["dataset", "setting", "encoder"], dropna=False):
+        part = part.assign(label=part["method"] + part["variant"].map(lambda v: f" [{v}]" if v else ""))
+        aspects = sorted(part["aspect"].unique())
+        labels = list(dict.fromkeys(part["label"]))
+        width = 0.8 / max(1, len(labels))
+        fig, ax = plt.subplots(figsize=(max(5, 1.6 * len(aspects) + 0.4 * len(labels)), 3.6))
+        for j, label in enumerate(labels):
+            rows = part[part["label"] == label].set_index("aspect")
+            means = [rows[f"{metric}_mean"].get(a, np.nan) for a in aspects]
+            stds = [rows[f"{metric}_std"].get(a, 0.0) for a in aspects]
+            ax.bar(np.arange(len(aspects)) + j * width - 0.4 + width / 2, means, width, yerr=stds, capsize=2,
+                   label=label)
+        ax.set_xticks(np.arange(len(aspects)), aspects)
+        ax.set_ylim(0, 1.05)
+        ax.set_ylabel(metric.upper())
+        ax.set_title(f"{dataset} ({setting}) · {encoder}")
+        ax.legend(fontsize=7, ncol=2, loc="lower right")
+        fig.tight_layout()
+        slug = "-".join(s.replace(" ", "_").replace("=", "") for s in (dataset, setting, encoder) if s)
+        path = out_dir / f"{slug}.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, method: str | None = None,
+          encoder: str | None = None, plots: bool = True) -> pd.DataFrame:
+    out_dir = Path(out_dir)
+    board = aggregate(load_rows(results, dataset, method, encoder))
+    board = attach_reported(board, out_dir / "reported.csv")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out_dir / "leaderboard.csv", board.to_csv(index=False))
+    write_text_atomic(out_dir / "leaderboard.md", to_markdown(board))
+    if plots and not board.empty:
+        plot_bars(board, out_dir / "plots")
+    return board
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="mcbench-leaderboard", description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default="results/runs.csv", help="result rows (default: results/runs.csv)")
+    parser.add_argument("--out", default="results", help="folder for leaderboard.csv/.md and plots/")
+    parser.add_argument("--dataset", help="comma-separated dataset names to keep")
+    parser.add_argument("--method", help="comma-separated method names to keep")
+    parser.add_argument("--encoder", help="comma-separated encoder names to keep")
+    parser.add_argument("--no-plots", action="store_true")
+    args = parser.parse_args(argv)
+    if not Path(args.results).is_file():
+        parser.error(f"no results file at {args.results}: run `mcbench` first or pass --results PATH")
+    board = build(args.results, args.out, args.dataset, args.method, args.encoder, plots=not args.no_plots)
+    print(f"{len(board)} leaderboard rows → {args.out}/leaderboard.csv, {args.out}/leaderboard.md"
+          + ("" if args.no_plots else f", {args.out}/plots/"))
+
+
+if __name__ == "__main__":
+    main()
