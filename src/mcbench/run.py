@@ -11,7 +11,7 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,8 @@ from mcbench.encoders import ENCODERS, ClipEncoder, create_encoder
 from mcbench.features import image_features
 from mcbench.identity import git_commit, stable_hash
 from mcbench.metrics import KMeansProtocol, score_partitions
+from mcbench.naming import collisions, name_clusters, summary
+from mcbench.prompts import word_text_embeddings
 from mcbench.results import ResultStore
 from mcbench.tracking import build_tracker
 from mcbench.words import WORD_SOURCES, ReferenceWords
@@ -208,6 +210,10 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         if other != aspect:
             both = (y >= 0) & (partitions[0] >= 0)
             others[other] = round(score_partitions(y[both], [p[both] for p in partitions])["nmi"], 6)
+    names = name_clusters(result.labels, result.proxies if result.proxies is not None
+                          else task.features.embeddings.cpu().numpy(), task.reference_words,
+                          word_text_embeddings(encoder, task.prompt, task.reference_words))
+    result.info["cluster_names"] = [asdict(n) for n in names]
     result.info["partition_dataset_order"] = partitions[0]
     result.info["task_order"] = perm
     row = {
@@ -227,6 +233,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         **{f"{m}_std": metrics[f"{m}_std"] for m in ("nmi", "ri", "ari")},
         "nmi_other_aspects": json.dumps(others, sort_keys=True),
         "representation": result.representation_name,
+        "cluster_names": summary(names),
+        "name_collisions": json.dumps(collisions(names), sort_keys=True),
         "protocol": ident["protocol"],
         "data_order": cfg.data.order,
         "words_source": words.source,
@@ -269,4 +277,5 @@ def _save_artifacts(cfg: DictConfig, row: dict[str, Any], result: FitResult, dat
         np.save(path / "representation.npy", result.representation.astype(np.float32))
         np.save(path / "task_order.npy", result.info["task_order"])  # row i of the representation = image order[i]
     (path / "history.json").write_text(json.dumps(result.history))
+    (path / "cluster_names.json").write_text(json.dumps(result.info["cluster_names"], indent=1))
     (path / "row.json").write_text(json.dumps(row, indent=1, default=str))
