@@ -84,6 +84,13 @@ class MultiMaP(ProxyMethod):
     Config = MultiMaPConfig
     implementation = "faithful (paper intent; official behaviour by switches)"
     version = 1
+    # the released main.py with the README's Fruit settings, class-sorted ImageFolder order, batch = class size
+    official_overrides = (
+        "method.batching=blocks", "method.decay_scope=table", "method.proxy_space=official",
+        "method.official_text_encoder=true", "method.zero_shot_template=bare", "method.lr=0.005",
+        "method.alpha=0.3", "method.beta=0.4", "method.weight_decay=5e-5", "method.batch_size=20",
+        "data.order=sorted", "data.per_class=20",
+    )
 
     def _check(self, task: ClusteringTask) -> None:
         c = self.config

@@ -104,6 +104,7 @@ class ProxyMethod(ABC):
     hyperparameters and switches; every field is recorded in the result row), ``version`` (bump on any
     behaviour change: it is part of the run identity) and ``implementation`` (how faithful it is).
     ``uses_class_names`` marks an oracle control that is given the true class names as its words.
+    ``official_overrides`` lists the switches (as Hydra overrides) that reproduce the released code.
     """
 
     name: ClassVar[str]
@@ -111,6 +112,8 @@ class ProxyMethod(ABC):
     version: ClassVar[int] = 1
     implementation: ClassVar[str] = "mcbench"
     uses_class_names: ClassVar[bool] = False
+    #: Hydra overrides that reproduce the released code's behaviour (sanity suite "official" variant)
+    official_overrides: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: Any = None) -> None:
         self.config = config if config is not None else self.Config()

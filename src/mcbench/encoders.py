@@ -204,19 +204,41 @@ class ClipEncoder:
                 visual.attnpool.c_proj = c_proj
 
     @torch.no_grad()
-    def encode_images(self, images: Any, batch_size: int = 64, progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-        """(embeddings N×D unnormalised, pre-projection N×W) for a sequence of PIL images."""
+    def encode_images(self, images: Any, batch_size: int = 64, progress: bool = True,
+                      num_workers: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """(embeddings N×D unnormalised, pre-projection N×W) for a sequence of PIL images.
+
+        On CUDA: autocast (fp16) and pinned memory; a batch that runs out of GPU memory is halved and
+        retried (the final size is kept in ``self.last_batch_size``). Preprocessing runs in ``num_workers``
+        DataLoader workers when asked (images read from disk).
+        """
+        cuda = self.device.type == "cuda"
+        loader = torch.utils.data.DataLoader(
+            _Preprocessed(images, self.preprocess), batch_size=batch_size, num_workers=num_workers,
+            pin_memory=cuda, shuffle=False,
+        )
         embs, pres = [], []
-        n = len(images)
-        bar = tqdm(total=n, desc=f"encoding images ({self.name})", disable=not progress, leave=False)
-        for start in range(0, n, batch_size):
-            batch = torch.stack([self.preprocess(images[i]) for i in range(start, min(n, start + batch_size))])
-            with self._pre_projection_mode():
-                pre = self.model.encode_image(batch.to(self.device)).float()
-            pres.append(pre.cpu())
-            embs.append(self.project_images(pre).cpu())
-            bar.update(len(batch))
+        bar = tqdm(total=len(images), desc=f"encoding images ({self.name})", disable=not progress, leave=False)
+        size = batch_size
+        for batch in loader:
+            start = 0
+            while start < len(batch):
+                chunk = batch[start:start + size].to(self.device, non_blocking=cuda)
+                try:
+                    with torch.autocast("cuda", dtype=torch.float16, enabled=cuda), self._pre_projection_mode():
+                        pre = self.model.encode_image(chunk).float()
+                except torch.cuda.OutOfMemoryError:
+                    if size == 1:
+                        raise
+                    size = max(1, size // 2)
+                    torch.cuda.empty_cache()
+                    continue
+                pres.append(pre.cpu())
+                embs.append(self.project_images(pre).cpu())
+                start += len(chunk)
+                bar.update(len(chunk))
         bar.close()
+        self.last_batch_size = size
         return torch.cat(embs), torch.cat(pres)
 
     def project_images(self, pre: torch.Tensor, weight: torch.Tensor | None = None,
@@ -272,3 +294,17 @@ class ClipEncoder:
         proj = m.text_projection
         x = proj(x) if isinstance(proj, nn.Linear) else x @ proj
         return x.float()
+
+
+class _Preprocessed(torch.utils.data.Dataset):
+    """Applies the encoder's preprocessing to each image (in DataLoader workers when asked)."""
+
+    def __init__(self, images: Any, preprocess: Any) -> None:
+        self.images = images
+        self.preprocess = preprocess
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.preprocess(self.images[i])

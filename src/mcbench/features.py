@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from pathlib import Path
 
 import torch
@@ -77,7 +78,9 @@ def image_features(
     tensors = _try_load(path, key) if path else None
     hit = tensors is not None
     if tensors is None:
-        emb, pre = encoder.encode_images(_LazyImages(dataset), batch_size=batch_size, progress=progress)
+        workers = min(4, os.cpu_count() or 1) if dataset.paths is not None else 0
+        emb, pre = encoder.encode_images(_LazyImages(dataset), batch_size=batch_size, progress=progress,
+                                         num_workers=workers)
         tensors = {"embeddings": emb.float().contiguous(), "pre_projection": pre.float().contiguous()}
         if path:
             meta = {"key": key, "sha256": _checksum(tensors), "encoder": encoder.identity,

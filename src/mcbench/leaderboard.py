@@ -114,6 +114,23 @@ def to_markdown(board: pd.DataFrame, metric: str = "nmi") -> str:
     return "\n".join(lines)
 
 
+def sanity_markdown(out_dir: Path) -> str:
+    """Per method and settings: did the sanity suite pass (evidence in sanity.md)?"""
+    path = out_dir / "sanity.csv"
+    if not path.is_file():
+        return ""
+    from mcbench.sanity import CHECKS, summarize
+
+    summary = summarize(pd.read_csv(path))
+    lines = ["## Sanity checks", "", "Evidence: [sanity.md](sanity.md) (`mcbench-sanity`). A method above the "
+             "random-encoder band is flagged as leaking.", "",
+             "| method | settings | " + " | ".join(CHECKS) + " |", "|---|---|" + "---|" * len(CHECKS)]
+    for (method, variant), part in summary.groupby(["method", "variant"]):
+        marks = {r["check"]: "pass" if r["passed"] else "**FAIL**" for _, r in part.iterrows()}
+        lines.append(f"| {method} | {variant} | " + " | ".join(marks.get(c, "–") for c in CHECKS) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot_bars(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[Path]:
     """A bar chart per dataset setting: aspects on the x axis, one bar per method, error bars = std."""
     import matplotlib
@@ -156,7 +173,7 @@ def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, 
     board = attach_reported(board, out_dir / "reported.csv")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "leaderboard.csv", board.to_csv(index=False))
-    write_text_atomic(out_dir / "leaderboard.md", to_markdown(board))
+    write_text_atomic(out_dir / "leaderboard.md", to_markdown(board) + "\n" + sanity_markdown(out_dir))
     if plots and not board.empty:
         plot_bars(board, out_dir / "plots")
     return board

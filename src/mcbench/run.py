@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 import mcbench
 from mcbench.api import METHODS, ClusteringTask, FitResult, ImageFeatures, ProxyMethod
 from mcbench.data.base import MultiViewDataset, build_dataset
-from mcbench.devices import describe, resolve_device
+from mcbench.devices import describe, resolve_device, set_cpu_threads
 from mcbench.encoders import ENCODERS, ClipEncoder, create_encoder
 from mcbench.features import image_features
 from mcbench.identity import git_commit, stable_hash
@@ -93,6 +93,19 @@ def prepare(cfg: DictConfig) -> Job:
     return Job(cfg, method, dataset, aspects, device)
 
 
+def balanced_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
+    """Indices of exactly ``per_class`` images of each class (seeded draw), for the leakage experiments
+    whose batches must line up with equal-sized classes."""
+    rng = np.random.default_rng(seed)
+    picks = []
+    for c in np.unique(labels[labels >= 0]):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per_class:
+            raise ConfigError(f"data.per_class={per_class}: class {c} has only {len(members)} images")
+        picks.append(np.sort(rng.choice(members, per_class, replace=False)))
+    return np.sort(np.concatenate(picks))
+
+
 def task_order(labels: np.ndarray, seed: int, aspect: str, order: str) -> np.ndarray:
     """The order in which the method sees the images: a seeded permutation (or, for the official mode
     only, sorted by class as torchvision's ImageFolder delivers them)."""
@@ -105,11 +118,12 @@ def task_order(labels: np.ndarray, seed: int, aspect: str, order: str) -> np.nda
 
 def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, encoder: ClipEncoder,
                words: tuple[str, ...], seed: int, order: str = "shuffled", device: torch.device | str = "cpu",
-               protocol: KMeansProtocol = KMeansProtocol()) -> tuple[ClusteringTask, np.ndarray]:
+               protocol: KMeansProtocol = KMeansProtocol(), per_class: int | None = None
+               ) -> tuple[ClusteringTask, np.ndarray]:
     """The label-free task for one aspect, and ``perm``: task image i is dataset image ``perm[i]``."""
     aspect_obj = dataset.aspects[aspect]
     truth = dataset.labels[aspect]
-    keep = np.flatnonzero(truth >= 0)  # images that carry this aspect
+    keep = np.flatnonzero(truth >= 0) if not per_class else balanced_subset(truth, per_class, seed)
     perm = keep[task_order(truth[keep], seed, aspect, order)]
     device = torch.device(device)
     task = ClusteringTask(
@@ -150,13 +164,22 @@ def identity(job: Job, aspect: str, words: ReferenceWords, encoder_identity: str
         "words": list(words.words),
         "seed": cfg.seed,
         "data_order": cfg.data.order,
+        "per_class": cfg.data.get("per_class"),
         "protocol": KMeansProtocol(cfg.protocol.n_restarts).describe(),
+        "sanity_check": cfg.get("sanity_check"),
     }
 
 
 def run(cfg: DictConfig) -> list[dict[str, Any]]:
     """Run every task of the configured job; return the rows written (skipped tasks are not returned)."""
+    return [row for row, _ in run_with_results(cfg)]
+
+
+def run_with_results(cfg: DictConfig) -> list[tuple[dict[str, Any], FitResult]]:
+    """``run``, also returning each task's ``FitResult`` (its ``info`` holds the partition in dataset order)."""
     job = prepare(cfg)
+    if job.device.type == "cpu":
+        set_cpu_threads()
     store = ResultStore(cfg.results_file)
     done = set() if cfg.force else store.completed_run_ids()
     encoder: ClipEncoder | None = None
@@ -181,7 +204,7 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
         _save_artifacts(cfg, row, result, job.dataset)
         print(f"[mcbench] {row['method']} {row['dataset']}/{row['aspect']} seed={row['seed']}: "
               f"NMI {row['nmi']:.4f} RI {row['ri']:.4f} ARI {row['ari']:.4f} ({row['runtime_s']:.1f}s)")
-        rows.append(row)
+        rows.append((row, result))
     return rows
 
 
@@ -191,7 +214,7 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
     aspect_obj = job.dataset.aspects[aspect]
     truth = job.dataset.labels[aspect]
     task, perm = build_task(job.dataset, aspect, features, encoder, words.words, cfg.seed, cfg.data.order,
-                            job.device, KMeansProtocol(cfg.protocol.n_restarts))
+                            job.device, KMeansProtocol(cfg.protocol.n_restarts), cfg.data.get("per_class"))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     start = time.perf_counter()
@@ -237,6 +260,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "name_collisions": json.dumps(collisions(names), sort_keys=True),
         "protocol": ident["protocol"],
         "data_order": cfg.data.order,
+        "per_class": cfg.data.get("per_class") or "",
+        "sanity_check": cfg.get("sanity_check") or "",
         "words_source": words.source,
         "n_words": len(words.words),
         "words_hash": words.digest,
