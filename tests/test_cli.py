@@ -60,3 +60,22 @@ def test_cuda_where_there_is_none_is_one_clear_line(tmp_path):
     proc = mcbench(tmp_path, "method=kmeans_image", "device=cuda", *FAST, check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines()[-1].startswith("mcbench: error: device=cuda")
+
+
+def test_typo_in_a_method_setting_names_the_key_and_the_valid_ones(tmp_path):
+    proc = mcbench(tmp_path, "method=multi_map", "method.alpah=0.3", *FAST, check=False)
+    assert proc.returncode == 2
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("mcbench: error: method.alpah is not a setting of method 'multi_map'")
+    assert "alpha" in line and "beta" in line
+
+
+def test_wrong_type_of_a_method_setting_is_one_line(tmp_path):
+    proc = mcbench(tmp_path, "method=multi_map", "method.epochs=ten", *FAST, check=False)
+    assert proc.returncode == 2
+    assert "method.epochs='ten' has the wrong type" in proc.stderr.strip().splitlines()[-1]
+
+
+def test_typo_in_a_dataset_setting(tmp_path):
+    proc = mcbench(tmp_path, "dataset=synth_fruit", "dataset.nn=3", *FAST, check=False)
+    assert proc.returncode == 2 and "Valid settings: difficulty, image_size, n, seed" in proc.stderr

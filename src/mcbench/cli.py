@@ -45,6 +45,18 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
+    from hydra import compose, initialize_config_module
+
+    from mcbench.overrides import check_overrides
+
+    argv = [a for a in sys.argv[1:] if not a.startswith("-")]
+    if any(a.startswith(("method.", "dataset.")) for a in argv):
+        with initialize_config_module("mcbench.conf", version_base="1.3"):
+            defaults = compose("config")
+        problem = check_overrides(argv, defaults.method.name, defaults.dataset.name)
+        if problem:
+            print(f"mcbench: error: {problem}", file=sys.stderr)
+            sys.exit(2)
     _app()
 
 

@@ -1,0 +1,50 @@
+"""Checks of command-line overrides before Hydra composes: a typo in ``method.<key>`` or ``dataset.<key>``
+gets one line naming the key and the valid settings, instead of a struct error."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+from mcbench.api import METHODS
+from mcbench.data.base import DATASETS
+from mcbench.registry import UnknownNameError
+
+
+def _choices(argv: list[str], group: str, default: str) -> list[str]:
+    for arg in argv:
+        if arg.startswith(f"{group}="):
+            return [c for c in arg.split("=", 1)[1].split(",") if c]
+    return [default]
+
+
+def _method_keys(name: str) -> set[str]:
+    return {f.name for f in dataclasses.fields(METHODS.get(name).Config)} | {"name"}
+
+
+def _dataset_keys(name: str) -> set[str] | None:
+    params = inspect.signature(DATASETS.get(name)).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return None  # the factory takes any keyword: nothing to check here
+    return set(params) - {"cache_dir"} | {"name"}
+
+
+def check_overrides(argv: list[str], default_method: str, default_dataset: str) -> str | None:
+    """The first problem found in ``argv``, as one line, or None."""
+    if any(a.startswith("experiment=") for a in argv):
+        return None  # an experiment may switch method/dataset: Hydra checks those keys
+    for group, default, keys_of in (("method", default_method, _method_keys),
+                                    ("dataset", default_dataset, _dataset_keys)):
+        for arg in argv:
+            if not arg.startswith(f"{group}.") or "=" not in arg:
+                continue
+            key = arg.split("=", 1)[0][len(group) + 1:].split(".")[0]
+            for choice in _choices(argv, group, default):
+                try:
+                    valid = keys_of(choice)
+                except UnknownNameError:
+                    continue  # Hydra reports an unknown config name with the list of options
+                if valid is not None and key not in valid:
+                    return (f"{group}.{key} is not a setting of {group} '{choice}'. Valid settings: "
+                            f"{', '.join(sorted(valid - {'name'}))}")
+    return None
