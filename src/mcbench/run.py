@@ -32,7 +32,7 @@ from mcbench.naming import collisions, name_clusters, summary
 from mcbench.prompts import word_text_embeddings
 from mcbench.results import ResultStore
 from mcbench.tracking import build_tracker
-from mcbench.words import WORD_SOURCES, ReferenceWords
+from mcbench.words import WORD_MODES, WORD_SOURCES, ReferenceWords, apply_mode
 
 log = logging.getLogger(__name__)
 ORDERS = ("shuffled", "sorted")
@@ -64,6 +64,8 @@ def prepare(cfg: DictConfig) -> Job:
     seed = cfg.seed
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"seed={seed!r} is not valid: use a non-negative integer (seed=0, seed=1, ...)")
+    if cfg.words not in WORD_MODES:
+        raise ConfigError(f"words={cfg.words!r} is not valid; choose one of: {', '.join(WORD_MODES)}")
     order = cfg.data.order
     if order not in ORDERS:
         raise ConfigError(f"data.order={order!r} is not valid; choose one of: {', '.join(ORDERS)}")
@@ -140,7 +142,7 @@ def _words(job: Job, aspect: str) -> ReferenceWords:
     if job.method.uses_class_names:
         return ReferenceWords(aspect_obj.classes, "class_names", {"oracle": True})
     source = WORD_SOURCES.get(job.cfg.llm.name)(**_params(job.cfg.llm))
-    words = source(job.dataset, aspect_obj)
+    words = apply_mode(source(job.dataset, aspect_obj), aspect_obj, job.cfg.words, job.cfg.dataset.get("seed", 0))
     if len(words.words) < aspect_obj.k:
         raise ConfigError(
             f"{len(words.words)} reference words for {job.dataset.name}/{aspect} but k={aspect_obj.k}: "
@@ -262,6 +264,7 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "data_order": cfg.data.order,
         "per_class": cfg.data.get("per_class") or "",
         "sanity_check": cfg.get("sanity_check") or "",
+        "words_mode": "class_names" if job.method.uses_class_names else cfg.words,
         "words_source": words.source,
         "n_words": len(words.words),
         "words_hash": words.digest,
