@@ -159,7 +159,8 @@ def identity(job: Job, aspect: str, words: ReferenceWords, encoder_identity: str
         "method_version": job.method.version,
         "hparams": job.method.hparams(),
         "dataset": job.dataset.name,
-        "dataset_params": _params(cfg.dataset),
+        # where the data lies is not what it is: the revision fingerprints the content
+        "dataset_params": {k: v for k, v in _params(cfg.dataset).items() if k != "root"},
         "dataset_revision": job.dataset.revision,
         "aspect": aspect,
         "encoder": encoder_identity,
