@@ -56,3 +56,16 @@ def test_missing_results_file_is_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--results", str(tmp_path / "none.csv")])
     assert "run `mcbench` first" in capsys.readouterr().err
+
+
+def test_gain_over_the_starting_point_is_paired_by_seed_with_an_interval(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    for seed, (zs, mm, flat) in enumerate([(0.50, 0.70, 0.50), (0.52, 0.71, 0.53), (0.48, 0.69, 0.47)]):
+        store.append(_row("zeroshot_gpt", "suits", seed, zs))
+        store.append(_row("multi_map", "suits", seed, mm))
+        store.append(_row("multi_sub", "suits", seed, flat))
+    build(tmp_path / "runs.csv", tmp_path / "out", plots=False)
+    g = pd.read_csv(tmp_path / "out" / "gains.csv").set_index("method")
+    assert g.loc["multi_map", "nmi_gain"] == pytest.approx(0.2) and g.loc["multi_map", "verdict"] == "gain"
+    assert g.loc["multi_sub", "verdict"] == "no gain (within seed noise)"
+    assert "Gain over the starting point" in (tmp_path / "out" / "leaderboard.md").read_text()

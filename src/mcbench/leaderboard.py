@@ -72,6 +72,53 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(GROUP).reset_index(drop=True)
 
 
+BASELINES = ("zeroshot_gpt", "crl_projection")
+
+
+def gains(df: pd.DataFrame, metric: str = "nmi") -> pd.DataFrame:
+    """Each method's gain over its starting point (``zeroshot_gpt``) and over ``crl_projection``, with the
+    same dataset, setting, aspect, encoder and words, paired by seed: mean, std and a 95 % t-interval.
+    A gain whose interval includes 0 (or that has fewer than 2 paired seeds) is not called a gain."""
+    from scipy import stats
+
+    keys = ["dataset", "setting", "aspect", "encoder", "words_source"]
+    out = []
+    for key, part in df.groupby(keys, dropna=False):
+        for base in BASELINES:
+            ref = part[part["method"] == base].groupby("seed")[metric].mean()
+            if ref.empty:
+                continue
+            for (method, variant), rows in part[~part["method"].isin(BASELINES)].groupby(["method", "variant"]):
+                paired = rows.groupby("seed")[metric].mean()
+                diff = (paired - ref).dropna()
+                n = len(diff)
+                mean = float(diff.mean()) if n else np.nan
+                std = float(diff.std(ddof=1)) if n > 1 else np.nan
+                half = float(stats.t.ppf(0.975, n - 1) * std / np.sqrt(n)) if n > 1 else np.nan
+                low, high = mean - half, mean + half
+                verdict = ("n/a (<2 seeds)" if n < 2 else "gain" if low > 0 else "loss" if high < 0 else
+                           "no gain (within seed noise)")
+                out.append(dict(zip(keys, key)) | {"method": method, "variant": variant, "baseline": base,
+                                                   "n_seeds": n, f"{metric}_gain": round(mean, 4),
+                                                   "gain_std": round(std, 4), "ci95_low": round(low, 4),
+                                                   "ci95_high": round(high, 4), "verdict": verdict})
+    return pd.DataFrame(out)
+
+
+def gains_markdown(table: pd.DataFrame, metric: str = "nmi") -> str:
+    if table.empty:
+        return ""
+    lines = [f"## Gain over the starting point ({metric.upper()}, paired by seed, 95 % interval)", "",
+             "| dataset | setting | aspect | method | vs | gain | 95 % interval | seeds | verdict |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in table.iterrows():
+        label = r["method"] + (f" [{r['variant']}]" if r["variant"] else "")
+        lines.append(f"| {r['dataset']} | {r['setting']} | {r['aspect']} | {label} | {r['baseline']} | "
+                     f"{r[f'{metric}_gain']:+.4f} | [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}] | {r['n_seeds']} | "
+                     f"{r['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
 def attach_reported(board: pd.DataFrame, reported: Path) -> pd.DataFrame:
     """Add the published NMI/RI (and their source) beside our numbers, in separate columns."""
     if not reported.is_file() or board.empty:
@@ -169,11 +216,15 @@ def plot_bars(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[P
 def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, method: str | None = None,
           encoder: str | None = None, plots: bool = True) -> pd.DataFrame:
     out_dir = Path(out_dir)
-    board = aggregate(load_rows(results, dataset, method, encoder))
+    rows = load_rows(results, dataset, method, encoder)
+    board = aggregate(rows)
+    gain_table = gains(rows) if not rows.empty else pd.DataFrame()
     board = attach_reported(board, out_dir / "reported.csv")
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "leaderboard.csv", board.to_csv(index=False))
-    write_text_atomic(out_dir / "leaderboard.md", to_markdown(board) + "\n" + sanity_markdown(out_dir))
+    write_text_atomic(out_dir / "gains.csv", gain_table.to_csv(index=False))
+    write_text_atomic(out_dir / "leaderboard.md", "\n".join(
+        [to_markdown(board), gains_markdown(gain_table), sanity_markdown(out_dir)]))
     if plots and not board.empty:
         plot_bars(board, out_dir / "plots")
     return board
