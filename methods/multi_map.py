@@ -29,6 +29,11 @@ Switches (all recorded in the result row):
 * ``readout`` (``prompt``): the declared representation. ``word``, ``word_eod``, ``image`` and
   ``combined`` are the other four that the official evaluation prints; never "the" result.
 * ``truncate`` (True): prompts run only up to their end-of-text token (identical output, see tests).
+* ``lr_scale`` (``space``): Adagrad moves every coordinate by about ``lr`` per step, whatever the scale of the
+  space. The README learning rates were set for the official output space (CLIP text outputs, RMS ≈ 0.5–1.3
+  per coordinate); token embeddings are ~40× smaller, so with ``proxy_space=token`` the learning rate is
+  multiplied by RMS(token embeddings) / RMS(text outputs) of the reference words, giving the same relative
+  step as the official code. ``none`` uses ``lr`` as is.
 """
 
 from __future__ import annotations
@@ -65,6 +70,7 @@ class MultiMaPConfig:
     decay_scope: str = "batch"
     readout: str = "prompt"
     truncate: bool = True
+    lr_scale: str = "space"     # space: lr is relative to the official output space (see _step_size) | none
 
 
 def alignment_loss(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -83,7 +89,7 @@ class MultiMaP(ProxyMethod):
 
     Config = MultiMaPConfig
     implementation = "faithful (paper intent; official behaviour by switches)"
-    version = 1
+    version = 2
     # the released main.py with the README's Fruit settings, class-sorted ImageFolder order, batch = class size
     official_overrides = (
         "method.batching=blocks", "method.decay_scope=table", "method.proxy_space=official",
@@ -95,7 +101,8 @@ class MultiMaP(ProxyMethod):
     def _check(self, task: ClusteringTask) -> None:
         c = self.config
         for key, value, valid in (("proxy_space", c.proxy_space, PROXY_SPACES), ("batching", c.batching, BATCHINGS),
-                                  ("decay_scope", c.decay_scope, DECAY_SCOPES), ("readout", c.readout, READOUTS)):
+                                  ("decay_scope", c.decay_scope, DECAY_SCOPES), ("readout", c.readout, READOUTS),
+                                  ("lr_scale", c.lr_scale, ("space", "none"))):
             if value not in valid:
                 raise ValueError(f"method.{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
         if c.epochs < 0 or c.batch_size < 1 or c.lr <= 0:
@@ -118,6 +125,14 @@ class MultiMaP(ProxyMethod):
             return task.encoder.token_embeddings(words)
         return task.encoder.encode_text(words, normalize=False)
 
+    def _step_size(self, task: ClusteringTask, word_vecs: torch.Tensor) -> float:
+        """The learning rate in the proxies' own space (``lr_scale``)."""
+        c = self.config
+        if c.lr_scale == "none" or c.proxy_space == "official":
+            return c.lr
+        outputs = task.encoder.encode_text(list(task.reference_words), normalize=False)
+        return c.lr * float(word_vecs.pow(2).mean().sqrt() / outputs.pow(2).mean().sqrt())
+
     def _batches(self, task: ClusteringTask, gen: torch.Generator) -> list[torch.Tensor]:
         n, b = task.n, self.config.batch_size
         if self.config.batching == "shuffled":
@@ -137,7 +152,7 @@ class MultiMaP(ProxyMethod):
         anchors = word_vecs[z]  # e(z_i)
         proxies = torch.nn.Parameter(anchors.clone())  # w_i(0) = e(z_i)
         table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
-        optimizer = torch.optim.Adagrad([proxies], lr=c.lr, weight_decay=table_decay)
+        optimizer = torch.optim.Adagrad([proxies], lr=self._step_size(task, word_vecs), weight_decay=table_decay)
         gen = task.generator()
         history = []
         for _ in range(c.epochs):
