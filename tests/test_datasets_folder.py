@@ -4,6 +4,7 @@ loaders, on small folders written from the synthetic generators."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import os
 import shutil
 import subprocess
@@ -147,9 +148,14 @@ def test_manifest_of_ten_thousand_files_takes_seconds(tmp_path):
     for a, k in (("a", 10), ("b", 4)):
         for c in range(k):
             (root / a / f"c{c}").mkdir(parents=True)
-    for i in range(5000):  # 2 aspects x 5,000 (never read: the build only lists them)
-        (root / "a" / f"c{i % 10}" / f"{i:05d}.jpg").write_bytes(b"x" * (i % 7))
-        (root / "b" / f"c{i % 4}" / f"{i:05d}.jpg").write_bytes(b"x" * (i % 7))
+    tiny = []
+    for i in range(7):  # real (tiny) JPEGs of 7 sizes: the build lists them and decodes each once (on_bad_image)
+        buf = io.BytesIO()
+        Image.new("RGB", (2 + i, 2), (i * 30, 0, 0)).save(buf, format="JPEG")
+        tiny.append(buf.getvalue())
+    for i in range(5000):  # 2 aspects x 5,000
+        (root / "a" / f"c{i % 10}" / f"{i:05d}.jpg").write_bytes(tiny[i % 7])
+        (root / "b" / f"c{i % 4}" / f"{i:05d}.jpg").write_bytes(tiny[i % 7])
     start = time.perf_counter()
     ds = build_dataset("folder", root=str(root))
     took = time.perf_counter() - start

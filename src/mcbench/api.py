@@ -93,7 +93,9 @@ class FitResult:
         """Apply the task's k-means protocol to ``representation``."""
         rep = representation.detach().float().cpu().numpy() if torch.is_tensor(representation) else representation
         if not np.all(np.isfinite(rep)):
-            raise FloatingPointError(f"the representation '{name}' contains NaN or Inf")
+            error = FloatingPointError(f"the representation '{name}' contains NaN or Inf")
+            error.history = kwargs.get("history") or []  # type: ignore[attr-defined]  (the runner names the epoch)
+            raise error
         return cls(partitions=task.protocol.partitions(rep, task.k), representation=rep, representation_name=name, **kwargs)
 
 

@@ -16,7 +16,8 @@ from mcbench.encoders import EncoderUnavailableError
 from mcbench.registry import UnknownNameError
 from mcbench.report_table import format_rows
 
-USER_ERRORS = (UnknownNameError, EncoderUnavailableError, ValueError, FileNotFoundError, RuntimeError)
+USER_ERRORS = (UnknownNameError, EncoderUnavailableError, ValueError, FileNotFoundError, RuntimeError,
+               FloatingPointError)
 
 
 @hydra.main(version_base="1.3", config_path="pkg://mcbench.conf", config_name="config")
@@ -47,9 +48,13 @@ def _app(cfg: DictConfig) -> None:
 def main() -> None:
     from hydra import compose, initialize_config_module
 
-    from mcbench.overrides import check_overrides
+    from mcbench.overrides import check_grammar, check_overrides
 
     argv = [a for a in sys.argv[1:] if not a.startswith("-")]
+    problem = check_grammar(argv)
+    if problem:
+        print(f"mcbench: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     if any(a.startswith(("method.", "dataset.")) for a in argv):
         with initialize_config_module("mcbench.conf", version_base="1.3"):
             defaults = compose("config")

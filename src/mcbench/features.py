@@ -2,7 +2,9 @@
 
 The cache file is safetensors, written atomically, and carries its key and a checksum of its tensors in
 its metadata: a file made by another encoder or preprocessing, or a truncated/corrupted file, is detected
-and recomputed, never loaded.
+and recomputed, never loaded. So is a file whose features hold NaN/Inf; features that come out of the encoder
+non-finite stop the job before any fitting, with the images and the likely cause named, and are not cached.
+A file that fails to decode during extraction is named by its path (not a DataLoader worker traceback).
 """
 
 from __future__ import annotations
@@ -65,7 +67,46 @@ def _try_load(path: Path, key: str) -> dict[str, torch.Tensor] | None:
     if meta.get("key") != key or meta.get("sha256") != _checksum(tensors):
         log.warning("feature cache %s does not match its key or checksum; recomputing", path)
         return None
+    if _nonfinite_rows(tensors).numel():
+        log.warning("feature cache %s holds NaN/Inf features; recomputing", path)
+        return None
     return tensors
+
+
+def _nonfinite_rows(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
+    """Indices of the images whose embedding or pre-projection feature has a NaN or Inf."""
+    bad = torch.zeros(len(tensors["embeddings"]), dtype=torch.bool)
+    for t in tensors.values():
+        bad |= ~torch.isfinite(t.reshape(len(t), -1)).all(dim=1)
+    return torch.nonzero(bad).flatten()
+
+
+def _nonfinite_message(encoder: ClipEncoder, dataset: MultiViewDataset, rows: torch.Tensor) -> str:
+    which = [dataset.paths[i] if dataset.paths is not None else dataset.image_ids[i] for i in rows[:3].tolist()]
+    return (
+        f"the encoder {encoder.name} ({encoder.identity}) gave NaN/Inf features for {len(rows)} of {len(dataset)} "
+        f"images of dataset '{dataset.name}' (e.g. {', '.join(map(str, which))}); nothing was cached and no method "
+        f"was run. Likely causes: broken encoder weights (encoder.pretrained), or fp16 overflow on the GPU "
+        f"(try device=cpu)."
+    )
+
+
+def _encode(encoder: ClipEncoder, dataset: MultiViewDataset, **kwargs) -> tuple[torch.Tensor, torch.Tensor]:
+    """``encoder.encode_images`` over the dataset; an image that fails in a DataLoader worker is reported with the
+    error the dataset raised (its path), not torch's multi-line worker traceback."""
+    try:
+        return encoder.encode_images(_LazyImages(dataset), **kwargs)
+    except Exception as exc:
+        text = str(exc)
+        if "DataLoader worker" not in text:
+            raise
+        last = text.strip().splitlines()[-1]  # "ValueError: cannot read image /path ...": the original error
+        original = last.split(": ", 1)[1] if ": " in last else last
+        try:
+            error = type(exc)(original)
+        except Exception:
+            raise exc from None
+        raise error from exc
 
 
 def image_features(
@@ -79,9 +120,11 @@ def image_features(
     hit = tensors is not None
     if tensors is None:
         workers = min(4, os.cpu_count() or 1) if dataset.paths is not None else 0
-        emb, pre = encoder.encode_images(_LazyImages(dataset), batch_size=batch_size, progress=progress,
-                                         num_workers=workers)
+        emb, pre = _encode(encoder, dataset, batch_size=batch_size, progress=progress, num_workers=workers)
         tensors = {"embeddings": emb.float().contiguous(), "pre_projection": pre.float().contiguous()}
+        bad = _nonfinite_rows(tensors)
+        if bad.numel():
+            raise FloatingPointError(_nonfinite_message(encoder, dataset, bad))
         if path:
             meta = {"key": key, "sha256": _checksum(tensors), "encoder": encoder.identity,
                     "dataset": dataset.name, "revision": dataset.revision}

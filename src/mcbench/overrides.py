@@ -48,3 +48,24 @@ def check_overrides(argv: list[str], default_method: str, default_dataset: str) 
                     return (f"{group}.{key} is not a setting of {group} '{choice}'. Valid settings: "
                             f"{', '.join(sorted(valid - {'name'}))}")
     return None
+
+
+def check_grammar(argv: list[str]) -> str | None:
+    """One line for the first override Hydra's grammar cannot read (e.g. an unquoted path with non-ASCII letters
+    or parentheses), saying how to quote it; None when all parse."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    parser = OverridesParser.create()
+    for arg in argv:
+        if "=" not in arg:
+            continue
+        try:
+            parser.parse_override(arg)
+        except HydraException:  # OverrideParseException, or the lexer's "token recognition error"
+            key, value = arg.split("=", 1)
+            quote = '"' if "'" in value else "'"
+            return (f"cannot read the override {arg!r}: Hydra's override grammar needs quotes around a value with "
+                    f"non-ASCII letters, parentheses, brackets or other special characters; write "
+                    f"{key}={quote}{value}{quote}")
+    return None

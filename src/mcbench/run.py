@@ -88,6 +88,13 @@ def prepare(cfg: DictConfig) -> Job:
         n_labelled = int((dataset.labels[name] >= 0).sum())
         if aspect.k > n_labelled:
             raise ConfigError(f"aspect '{name}' has k={aspect.k} classes but only {n_labelled} images")
+        if aspect.k < 2:
+            others = [a for a in dataset.aspects if a != name and dataset.aspects[a].k >= 2]
+            raise ConfigError(
+                f"aspect '{name}' of dataset '{dataset.name}' has {aspect.k} class ({', '.join(aspect.classes)}): "
+                f"there is nothing to cluster. Add class folders, or run another aspect"
+                + (f" (aspect={others[0]}; valid aspects: {', '.join(others)})" if others else "")
+            )
         if aspect.prompt.count("*") != 1:
             raise ConfigError(
                 f"the prompt template of aspect '{name}' is {aspect.prompt!r}; it must contain exactly one '*'"
@@ -160,7 +167,7 @@ def identity(job: Job, aspect: str, words: ReferenceWords, encoder_identity: str
         "hparams": job.method.hparams(),
         "dataset": job.dataset.name,
         # where the data lies is not what it is: the revision fingerprints the content
-        "dataset_params": {k: v for k, v in _params(cfg.dataset).items() if k != "root"},
+        "dataset_params": {k: v for k, v in _params(cfg.dataset).items() if k not in ("root", "on_bad_image")},
         "dataset_revision": job.dataset.revision,
         "aspect": aspect,
         "encoder": encoder_identity,
@@ -189,8 +196,9 @@ def run_with_results(cfg: DictConfig) -> list[tuple[dict[str, Any], FitResult]]:
     features: ImageFeatures | None = None
     tracker = build_tracker(cfg.logger.name, group=cfg.get("sweep_id") or None, **_params(cfg.logger))
     rows = []
+    words_of = {aspect: _words(job, aspect) for aspect in job.aspects}  # every word list checked before any work
     for aspect in job.aspects:
-        words = _words(job, aspect)
+        words = words_of[aspect]
         if encoder is None:
             spec = cfg.encoder
             encoder = create_encoder(spec.model, spec.pretrained, job.device, download=spec.get("download", False))
@@ -221,9 +229,12 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     start = time.perf_counter()
-    result = job.method.fit(task)
+    try:
+        result = job.method.fit(task)
+    except FloatingPointError as exc:  # a non-finite representation: name the epoch and the setting
+        raise FloatingPointError(_nan_message(job.method, getattr(exc, "history", None) or [], str(exc))) from exc
     fit_s = time.perf_counter() - start
-    _check_finite(job.method.name, result)
+    _check_finite(job.method, result)
     # map each partition from task order back to dataset order (images without this aspect get -1)
     partitions = []
     for p in result.partitions:
@@ -253,6 +264,7 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "seed": cfg.seed,
         "k": aspect_obj.k,
         "n_images": len(perm),
+        "skipped_images": job.dataset.info.get("skipped_images", 0),
         "encoder": cfg.encoder.name,
         "encoder_identity": encoder.identity,
         **{m: metrics[m] for m in ("nmi", "ri", "ari", "ami", "acc")},
@@ -285,14 +297,33 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
     return row, result
 
 
-def _check_finite(method: str, result: FitResult) -> None:
-    for epoch, entry in enumerate(result.history):
+def _check_finite(method: ProxyMethod, result: FitResult) -> None:
+    if _first_nonfinite(result.history) is not None:
+        raise FloatingPointError(_nan_message(method, result.history))
+
+
+def _first_nonfinite(history: list[dict[str, Any]]) -> tuple[int, list[str]] | None:
+    for epoch, entry in enumerate(history):
         bad = [k for k, v in entry.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
-            raise FloatingPointError(
-                f"{method}: {', '.join(bad)} became NaN/Inf at epoch {epoch}; no result row was written. "
-                f"The learning rate (method.lr) is the likely cause: try a smaller one."
-            )
+            return epoch, bad
+    return None
+
+
+def _nan_message(method: ProxyMethod, history: list[dict[str, Any]], detail: str = "") -> str:
+    """One line: which method, which epoch (and loss terms), and which setting to lower."""
+    first = _first_nonfinite(history)
+    if first is not None:
+        where = f"{', '.join(first[1])} became NaN/Inf at epoch {first[0]}"
+    elif history:
+        where = f"the losses stayed finite for {len(history)} epochs but {detail or 'the result is NaN/Inf'}"
+    else:
+        where = detail or "the result is NaN/Inf"
+    hparams = method.hparams()
+    rates = [f"method.{k}={hparams[k]}" for k in hparams if k == "lr" or k.startswith("lr_")]
+    cause = (f"The learning rate ({', '.join(rates)}) is the likely cause: try a smaller one."
+             if rates else "Check the method's settings and the features.")
+    return f"{method.name}: {where}; no result row was written. {cause}"
 
 
 def _save_artifacts(cfg: DictConfig, row: dict[str, Any], result: FitResult, dataset: MultiViewDataset) -> None:

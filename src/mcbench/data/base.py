@@ -75,8 +75,9 @@ class MultiViewDataset:
         """The i-th image as an RGB PIL image."""
         if self.pixels is not None:
             return Image.fromarray(self.pixels[i])
-        with Image.open(self.paths[i]) as im:  # type: ignore[index]
-            return im.convert("RGB")
+        from mcbench.data.images import load_rgb  # upright, 16-bit scaled, alpha on white, huge files reduced
+
+        return load_rgb(self.paths[i])  # type: ignore[index]
 
     def aspect(self, name: str) -> Aspect:
         if name not in self.aspects:

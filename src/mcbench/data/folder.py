@@ -19,6 +19,12 @@ each aspect's class folders. This module reads that layout into one :class:`Mult
 * **Verification** (``verify``): ``strict`` (default) raises on structural problems and on expected counts that
   fail; ``warn`` reports them as warnings and loads anyway; ``off`` skips the count checks (duplicate names stay an
   error: they make the labels ambiguous). ``checksum`` (optional) is a revision the build must reproduce.
+* **Unreadable images** (``on_bad_image``): every image that will be read is decoded once when the dataset is built
+  (:func:`mcbench.data.images.check_image`: a JPEG at 1/8 scale, which still reads every byte; see
+  ``docs/reliability.md`` for the cost), in threads, and the result is cached under ``cache_dir`` by the files'
+  names, sizes and modification times, so later builds only list the folder. ``error`` (default) raises one
+  :class:`BadImageError` that lists every bad file with its path and reason; ``skip`` leaves them out of every
+  aspect (the revision changes accordingly) and counts them in ``info["skipped_images"]`` (a result-row column).
 
 ``dataset=folder dataset.root=PATH`` reads any such folder; an optional ``mcbench.yaml`` at its root names the
 aspects and gives their prompt templates, reference words and concept words (see ``docs/datasets.md``).
@@ -27,6 +33,7 @@ aspects and gives their prompt templates, reference words and concept words (see
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from dataclasses import dataclass, field
@@ -36,13 +43,18 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 from PIL import Image
 
+from mcbench.atomic import write_text_atomic
 from mcbench.data.base import DATASETS, Aspect, MultiViewDataset
+from mcbench.data.images import ImageReadError, check_image, load_rgb
 
 #: File extensions read as images (compared case-insensitively).
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".webp"})
 CONFIG_FILE = "mcbench.yaml"
 VERIFY_MODES = ("strict", "warn", "off")
 FINGERPRINTS = ("stat", "content")
+BAD_IMAGE_MODES = ("error", "skip")
+#: Bump when the image check changes (it keys the cached check results).
+IMAGE_CHECK_VERSION = 1
 #: The prompt of an aspect that ``mcbench.yaml`` does not describe (``{aspect}`` is its concept word).
 DEFAULT_PROMPT = "A photo with a {aspect} of *"
 #: Bump when the fingerprint recipe changes (it is part of the revision).
@@ -57,6 +69,10 @@ class DatasetWarning(UserWarning):
 
 class DatasetLayoutError(ValueError):
     """The folder does not have the expected layout, or its content contradicts itself."""
+
+
+class BadImageError(DatasetLayoutError):
+    """Image files that cannot be decoded (``dataset.on_bad_image=error``); the message lists them all."""
 
 
 def _hidden(name: str) -> bool:
@@ -233,14 +249,17 @@ class FolderDataset(MultiViewDataset):
     def image(self, i: int) -> Image.Image:
         path = self.paths[i]  # type: ignore[index]
         try:
-            with Image.open(path) as im:
-                return im.convert("RGB")
+            return load_rgb(path)
         except FileNotFoundError as exc:
             raise FileNotFoundError(
                 f"image {path} of dataset '{self.name}' is gone (it was listed when the dataset was built)"
             ) from exc
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ValueError(f"cannot read image {path} of dataset '{self.name}': {exc}") from exc
+        except ImageReadError as exc:
+            raise ImageReadError(
+                f"cannot read image {path} of dataset '{self.name}': {exc}. It decoded when the dataset was built, "
+                f"so it probably changed since: replace or delete it and rerun (dataset.on_bad_image=skip leaves "
+                f"unreadable files out)"
+            ) from exc
 
 
 def _file_digest(path: str) -> str:
@@ -261,13 +280,91 @@ def _report(message: str, verify: str, problems: list[str]) -> None:
     warnings.warn(text, DatasetWarning, stacklevel=3)
 
 
-def check_modes(verify: str, fingerprint: str) -> None:
+def check_modes(verify: str, fingerprint: str, on_bad_image: str = "error") -> None:
+    if on_bad_image not in BAD_IMAGE_MODES:
+        raise ValueError(
+            f"dataset.on_bad_image={on_bad_image!r} is not valid; choose one of: {', '.join(BAD_IMAGE_MODES)}"
+        )
     if verify not in VERIFY_MODES:
         raise ValueError(f"dataset.verify={verify!r} is not valid; choose one of: {', '.join(VERIFY_MODES)}")
     if fingerprint not in FINGERPRINTS:
         raise ValueError(
             f"dataset.fingerprint={fingerprint!r} is not valid; choose one of: {', '.join(FINGERPRINTS)}"
         )
+
+
+# ----------------------------------------------------------------------------------------- unreadable images
+
+
+def _read_copies(scans: Mapping[str, AspectScan]) -> dict[str, str]:
+    """Image key -> the path that is read for it (the copy under the first aspect that has it)."""
+    out: dict[str, str] = {}
+    for scan in scans.values():
+        for key, (_, path, _) in scan.files.items():
+            out.setdefault(key, path)
+    return out
+
+
+def find_bad_images(
+    name: str, scans: Mapping[str, AspectScan], cache_dir: Any = None
+) -> dict[str, tuple[str, str]]:
+    """Image key -> (path, reason) for every image that does not decode (see ``mcbench.data.images``).
+
+    The result is cached under ``<cache_dir>/image_checks/<name>/`` by the read files' keys, sizes and modification
+    times: a changed, added or removed file means a new check."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    read = _read_copies(scans)
+    keys = sorted(read)
+    cache_file = None
+    if cache_dir:
+        h = hashlib.sha256(f"mcbench-image-check/{IMAGE_CHECK_VERSION}\n{name}\n".encode())
+        for key in keys:
+            try:
+                st = os.stat(read[key])
+                h.update(f"{key}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+            except OSError:
+                h.update(f"{key}\t-\n".encode())
+        cache_file = Path(str(cache_dir)) / "image_checks" / _slug(name) / f"{h.hexdigest()[:20]}.json"
+        if cache_file.is_file():
+            try:
+                stored = json.loads(cache_file.read_text(encoding="utf-8"))
+                return {k: (read[k], reason) for k, reason in stored["bad"].items() if k in read}
+            except (OSError, ValueError, KeyError, TypeError):
+                pass  # unreadable cache: check again
+    workers = max(1, min(8, os.cpu_count() or 1))
+    with ThreadPoolExecutor(workers) as pool:  # Pillow's decoders release the GIL
+        reasons = list(pool.map(lambda k: check_image(read[k]), keys))
+    bad = {k: (read[k], r) for k, r in zip(keys, reasons) if r is not None}
+    if cache_file is not None:
+        record = {"n_checked": len(keys), "bad": {k: r for k, (_, r) in bad.items()}}
+        try:
+            write_text_atomic(cache_file, json.dumps(record))
+        except OSError:
+            pass  # a read-only cache only costs a new check next time
+    return bad
+
+
+def bad_images_message(name: str, bad: Mapping[str, tuple[str, str]], n_total: int, limit: int = 20) -> str:
+    """One line: how many files are bad, each path with its reason (up to ``limit``), and what to do."""
+    listed = [f"{path} ({reason})" for path, reason in sorted(bad.values())]
+    more = f"; and {len(listed) - limit} more" if len(listed) > limit else ""
+    return (
+        f"dataset '{name}': {len(bad)} of {n_total} image file(s) cannot be read: {'; '.join(listed[:limit])}{more}. "
+        f"Replace or delete them, or leave them out with dataset.on_bad_image=skip (the number skipped is recorded "
+        f"in each result row's skipped_images column)."
+    )
+
+
+def _without(scan: AspectScan, drop: set[str]) -> AspectScan:
+    """``scan`` without the images ``drop``; classes left without images become empty classes."""
+    kept = {k: v for k, v in scan.files.items() if k not in drop}
+    used = sorted({ci for ci, _, _ in kept.values()})
+    remap = {old: new for new, old in enumerate(used)}
+    classes = tuple(scan.classes[ci] for ci in used)
+    emptied = [c for ci, c in enumerate(scan.classes) if ci not in remap]
+    files = {k: (remap[ci], path, size) for k, (ci, path, size) in kept.items()}
+    return AspectScan(scan.name, scan.folder, classes, files, sorted(scan.empty_classes + emptied), scan.ignored)
 
 
 def build_from_scans(
@@ -280,10 +377,30 @@ def build_from_scans(
     checksum: str | None = None,
     info: dict[str, Any] | None = None,
     checksum_hint: str = "",
+    on_bad_image: str = "error",
+    cache_dir: Any = None,
 ) -> FolderDataset:
     """Join the aspect scans on image names into one dataset (``aspects`` supplies prompts and words; its
-    ``classes`` are replaced by the scanned class folders)."""
-    check_modes(verify, fingerprint)
+    ``classes`` are replaced by the scanned class folders). Every image is decoded once first (``on_bad_image``)."""
+    check_modes(verify, fingerprint, on_bad_image)
+    bad = find_bad_images(name, scans, cache_dir)
+    if bad:
+        n_read = len(_read_copies(scans))
+        if on_bad_image == "error":
+            raise BadImageError(bad_images_message(name, bad, n_read))
+        scans = {a: _without(s, set(bad)) for a, s in scans.items()}
+        warnings.warn(
+            f"dataset '{name}': skipped {len(bad)} of {n_read} image file(s) that cannot be read "
+            f"(dataset.on_bad_image=skip), e.g. {'; '.join(f'{p} ({r})' for p, r in sorted(bad.values())[:3])}",
+            DatasetWarning,
+            stacklevel=2,
+        )
+        empty = [a for a, s in scans.items() if not s.files]
+        if empty:
+            raise BadImageError(
+                f"dataset '{name}': no readable image is left in aspect(s) {', '.join(empty)} after skipping "
+                f"{len(bad)} unreadable file(s): " + bad_images_message(name, bad, n_read)
+            )
     order = list(scans)
     keys = sorted(set().union(*(s.files for s in scans.values())))
     n = len(keys)
@@ -385,6 +502,9 @@ def build_from_scans(
             "ignored_files": sum(len(s.ignored) for s in scans.values()),
             "fingerprint": fingerprint,
             "verify": verify,
+            "on_bad_image": on_bad_image,
+            "skipped_images": len(bad),
+            "bad_images": {path: reason for path, reason in sorted(bad.values())},
         }
     )
     return FolderDataset(
@@ -471,11 +591,11 @@ def folder_dataset(
     verify: str = "strict",
     fingerprint: str = "stat",
     checksum: str | None = None,
+    on_bad_image: str = "error",
     cache_dir: Any = None,
 ) -> FolderDataset:
     """Any folder in the layout ``<root>/<aspect>/<class>/<image>`` (``dataset=folder dataset.root=PATH``)."""
-    del cache_dir  # nothing is cached: the manifest takes seconds to build
-    check_modes(verify, fingerprint)
+    check_modes(verify, fingerprint, on_bad_image)  # cache_dir keeps the image check's results
     if root in (None, "", "???"):
         raise ValueError(
             f"dataset=folder needs the folder: add dataset.root=PATH (layout {LAYOUT}; see docs/datasets.md)"
@@ -540,7 +660,8 @@ def folder_dataset(
         ),
     }
     return build_from_scans(
-        name, scans, aspect_objs, verify=verify, fingerprint=fingerprint, checksum=checksum, info=info
+        name, scans, aspect_objs, verify=verify, fingerprint=fingerprint, checksum=checksum, info=info,
+        on_bad_image=on_bad_image, cache_dir=cache_dir,
     )
 
 

@@ -234,9 +234,11 @@ def load_paper_dataset(
     verify: str = "strict",
     fingerprint: str = "stat",
     checksum: str | None = None,
+    on_bad_image: str = "error",
+    cache_dir: Any = None,
 ) -> FolderDataset:
     """Read ``spec``'s folder, check it against the known facts, and build the dataset."""
-    check_modes(verify, fingerprint)
+    check_modes(verify, fingerprint, on_bad_image)
     root_path = default_root(spec.name) if root in (None, "", "???") else Path(str(root)).expanduser()
     if not root_path.is_dir():
         raise FileNotFoundError(
@@ -304,13 +306,15 @@ def load_paper_dataset(
     return build_from_scans(
         spec.name, scans, aspects, verify=verify, fingerprint=fingerprint, checksum=checksum, info=info,
         checksum_hint=f"the folder differs from the copy whose fingerprint was recorded (see {card})",
+        on_bad_image=on_bad_image, cache_dir=cache_dir,
     )
 
 
 def _factory(spec: PaperDataset):
-    def load(root=None, verify="strict", fingerprint="stat", checksum=None, cache_dir=None) -> FolderDataset:
-        del cache_dir
-        return load_paper_dataset(spec, root, verify=verify, fingerprint=fingerprint, checksum=checksum)
+    def load(root=None, verify="strict", fingerprint="stat", checksum=None, on_bad_image="error",
+             cache_dir=None) -> FolderDataset:
+        return load_paper_dataset(spec, root, verify=verify, fingerprint=fingerprint, checksum=checksum,
+                                  on_bad_image=on_bad_image, cache_dir=cache_dir)
 
     load.__name__ = spec.name
     load.__doc__ = f"{spec.title}: aspects {', '.join(spec.aspect_names)}."
