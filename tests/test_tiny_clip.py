@@ -6,6 +6,7 @@ import numpy as np
 import open_clip
 import pytest
 import torch
+from PIL import Image
 from safetensors import safe_open
 
 from mcbench.data import synthetic
@@ -50,7 +51,7 @@ def test_zero_shot_gate(shipped, tmp_path):
 def test_training_preprocessing_matches_open_clip(shipped):
     _, preprocess, _ = shipped
     pixels = synthetic.generate("fruit", 4, 0)[0]
-    expected = torch.stack([preprocess(synthetic.Image.fromarray(p)) for p in pixels])
+    expected = torch.stack([preprocess(Image.fromarray(p)) for p in pixels])
     torch.testing.assert_close(to_tensor(pixels), expected, rtol=0, atol=1e-6)
 
 

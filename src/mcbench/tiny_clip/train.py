@@ -157,7 +157,7 @@ def _progress(model, preprocess, tokenizer, monitor: list) -> str:
     """Zero-shot accuracy with class names on the monitoring images, as one log line."""
     model.eval()
     parts = [
-        f"{ds.name[6:]}.{a} {acc:.3f}"
+        f"{ds.name.removeprefix('synth_')}.{a} {acc:.3f}"
         for ds in monitor
         for a, acc in zero_shot_accuracy(model, preprocess, tokenizer, ds).items()
     ]
@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     pool = make_pool(args.images_per_family, args.seed, args.threads, args.pool_cache)
     torch.set_num_threads(args.threads)
-    print(f"{args.images_per_family} training images per family ready after {time.time() - t0:.0f}s", flush=True)
+    gen_s = time.time() - t0
+    print(f"{args.images_per_family} training images per family ready after {gen_s:.0f}s", flush=True)
 
     register()
     model = open_clip.create_model(MODEL_NAME).train()
@@ -180,7 +181,7 @@ def main(argv: list[str] | None = None) -> None:
     tokenizer = open_clip.get_tokenizer(MODEL_NAME)
     opt = _optimizer(model, args)
     preprocess = open_clip.image_transform(model.visual.image_size, is_train=False)
-    monitor = [synthetic_dataset(f, n=100, seed=MONITOR_SEED, cache_dir=args.cache_dir) for f in FAMILIES]
+    monitor = [synthetic_dataset(f, 100, MONITOR_SEED, cache_dir=args.cache_dir) for f in FAMILIES if args.eval_every]
     for step in range(args.steps):
         for group in opt.param_groups:
             group["lr"] = _lr(step, args)
@@ -203,7 +204,11 @@ def main(argv: list[str] | None = None) -> None:
     save_fp16(model, args.out)
     rows = accuracy_table(*load(args.out), n=args.eval_n, cache_dir=args.cache_dir)  # the file, via open_clip
     print(format_table(rows))
-    print(f"wall time: training {train_s:.0f}s, total {time.time() - t0:.0f}s; weights -> {args.out}", flush=True)
+    print(
+        f"wall time: generation {gen_s:.0f}s, training {train_s - gen_s:.0f}s, total {time.time() - t0:.0f}s; "
+        f"weights -> {args.out}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
