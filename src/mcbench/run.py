@@ -181,16 +181,18 @@ def identity(job: Job, aspect: str, words: ReferenceWords, encoder_identity: str
 
 
 def run(cfg: DictConfig) -> list[dict[str, Any]]:
-    """Run every task of the configured job; return the rows written (skipped tasks are not returned)."""
-    return [row for row, _ in run_with_results(cfg)]
+    """Run every task of the configured job; return its rows: the ones written now, and for tasks skipped
+    because they are already in the results file, the stored row (so the job's table is always complete)."""
+    return [row for row, _ in run_with_results(cfg, keep_skipped=True)]
 
 
-def run_with_results(cfg: DictConfig) -> list[tuple[dict[str, Any], FitResult]]:
+def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[dict[str, Any], FitResult | None]]:
     """``run``, also returning each task's ``FitResult`` (its ``info`` holds the partition in dataset order)."""
     job = prepare(cfg)
     if job.device.type == "cpu":
         set_cpu_threads()
     store = ResultStore(cfg.results_file)
+    stored = store.read() if not cfg.force else None
     done = set() if cfg.force else store.completed_run_ids()
     encoder: ClipEncoder | None = None
     features: ImageFeatures | None = None
@@ -208,6 +210,9 @@ def run_with_results(cfg: DictConfig) -> list[tuple[dict[str, Any], FitResult]]:
         if run_id in done:
             print(f"[mcbench] skip {job.method.name} {job.dataset.name}/{aspect} seed={cfg.seed}: "
                   f"already in {cfg.results_file} (run_id {run_id}; force=true reruns it)")
+            if keep_skipped:
+                match = stored[(stored["run_id"].astype(str) == run_id) & (stored["status"] == "ok")]
+                rows.append((match.iloc[-1].to_dict(), None))
             continue
         row, result = run_task(job, aspect, words, encoder, features, ident, run_id)
         row["wandb_run_id"] = tracker.log_task(row, result.history) or ""
