@@ -45,7 +45,7 @@ history (``pool``).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -98,6 +98,7 @@ class MultiDProxyConfig:
     weight_decay: float = 0.0
     init_std: float = 0.02  # w'_i ~ N(0, init_std²), seeded
     kmeans_iters: int = 50  # Lloyd iterations of the in-training k-means (pruning, pseudo-clusters)
+    kmeans_restarts: int = 3  # k-means++ runs per in-training k-means; the lowest inertia is kept
 
 
 def resolve_ablation(cfg: MultiDProxyConfig) -> MultiDProxyConfig:
@@ -124,7 +125,8 @@ def validate(cfg: MultiDProxyConfig) -> None:
             "framework's feature cache (mcbench.features, ImageFeatures) stores only the pooled embedding and the "
             "pre-projection vector of each image. Use fusion_tokens=batch (default) or global."
         )
-    for key in ("epochs", "batch_size", "fusion_layers", "fusion_heads", "pseudo_every", "kmeans_iters"):
+    for key in ("epochs", "batch_size", "fusion_layers", "fusion_heads", "pseudo_every", "kmeans_iters",
+                "kmeans_restarts"):
         if getattr(cfg, key) < 1:
             raise ValueError(f"method.{key}={getattr(cfg, key)} must be at least 1")
     for key in ("tau_alpha", "tau_mix", "sigma"):
@@ -287,8 +289,21 @@ def loss_contrast(f: torch.Tensor, w: torch.Tensor, sigma: float, mode: str, pse
 # ------------------------------------------------------------------------------------------ k-means
 
 
-def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int = 50) -> tuple[torch.Tensor, torch.Tensor]:
-    """Seeded k-means++ and Lloyd on ``x``'s device (draws on the CPU generator); returns (labels, centres)."""
+def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int = 50,
+           restarts: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Seeded k-means++ and Lloyd on ``x``'s device (draws on the CPU generator), the lowest-inertia of
+    ``restarts`` runs; returns (labels, centres)."""
+    best: tuple[float, torch.Tensor, torch.Tensor] | None = None
+    for _ in range(restarts):
+        labels, centres = _kmeans_once(x, k, generator, iters)
+        inertia = float(((x - centres[labels]) ** 2).sum())
+        if best is None or inertia < best[0]:
+            best = (inertia, labels, centres)
+    assert best is not None
+    return best[1], best[2]
+
+
+def _kmeans_once(x: torch.Tensor, k: int, generator: torch.Generator, iters: int) -> tuple[torch.Tensor, torch.Tensor]:
     n = x.shape[0]
     idx = [int(torch.randint(n, (1,), generator=generator))]
     d2 = ((x - x[idx[0]]) ** 2).sum(-1)
@@ -303,8 +318,7 @@ def kmeans(x: torch.Tensor, k: int, generator: torch.Generator, iters: int = 50)
     for _ in range(iters):
         one_hot = F.one_hot(labels, k).to(x.dtype)
         counts = one_hot.sum(0)
-        sums = one_hot.T @ x
-        centres = torch.where(counts[:, None] > 0, sums / counts.clamp_min(1)[:, None], centres)
+        centres = torch.where(counts[:, None] > 0, (one_hot.T @ x) / counts.clamp_min(1)[:, None], centres)
         new = torch.cdist(x, centres).argmin(1)
         if torch.equal(new, labels):
             break
@@ -341,9 +355,9 @@ class CandidatePool:
         return cos.mean(1) if score == "mean" else cos.max(1).values
 
     def prune(self, proxies: torch.Tensor, k: int, size: int, score: str, generator: torch.Generator,
-              iters: int) -> list[str]:
+              iters: int, restarts: int = 1) -> list[str]:
         """k-means (k = M) on the proxies, keep the ``size`` candidates of highest score; returns the dropped."""
-        _, centres = kmeans(proxies, k, generator, iters)
+        _, centres = kmeans(proxies, k, generator, iters, restarts)
         keep = self.scores(centres, score).topk(size).indices.sort().values
         dropped = [w for i, w in enumerate(self.words) if i not in set(keep.tolist())]
         self.words = [self.words[i] for i in keep.tolist()]
@@ -387,9 +401,16 @@ class MultiDProxy(ProxyMethod):
     version = 1
     implementation = "reimplementation (paper)"
 
+    def __init__(self, config: MultiDProxyConfig | None = None) -> None:
+        super().__init__(config)
+        validate(resolve_ablation(self.config))  # a bad switch fails before any work
+
+    def hparams(self) -> dict[str, Any]:
+        """The switches the run used: an ``ablation`` is recorded with the switches it set."""
+        return asdict(resolve_ablation(self.config))
+
     def fit(self, task: ClusteringTask) -> FitResult:
         cfg = resolve_ablation(self.config)
-        validate(cfg)
         dev, n, k = task.device, task.n, task.k
         v = F.normalize(task.features.embeddings.float().to(dev), dim=-1)
         text = TextSide(task, cfg)
@@ -425,16 +446,17 @@ class MultiDProxy(ProxyMethod):
             return torch.cat([x, zero] if slot == "text" else [zero, x], dim=-1)
 
         @torch.no_grad()
-        def full_pass() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-            w = pool.proxies(latent)
-            t0 = text.encode_all(w)
-            return w, t0, fuse(t0, v)[0]
+        def full_pass() -> tuple[torch.Tensor, torch.Tensor]:
+            """(T⁰, F) of all N images; with batch tokens the whole set is one sequence, so F_i does not
+            depend on the task order (no positional encoding)."""
+            t0 = text.encode_all(pool.proxies(latent))
+            return t0, fuse(t0, v)[0]
 
         sizes = pool_schedule(len(pool), k, cfg.prune_to_k) if cfg.dynamic else []
         when = dict(zip(prune_epochs(len(sizes), cfg.epochs, cfg.prune_every), sizes))
         schedule: list[dict[str, Any]] = [{"epoch": 0, "pool": len(pool), "words": list(pool.words)}]
         need_pseudo = cfg.use_lc and cfg.lc_mode == "infonce_hard"
-        pseudo = kmeans(full_pass()[2], k, kmeans_gen, cfg.kmeans_iters)[0] if need_pseudo else None
+        pseudo = kmeans(full_pass()[1], k, kmeans_gen, cfg.kmeans_iters, cfg.kmeans_restarts)[0] if need_pseudo else None
         hard = cfg.hard_negatives or max(1, cfg.batch_size // 4)
 
         history: list[dict[str, float]] = []
@@ -468,15 +490,18 @@ class MultiDProxy(ProxyMethod):
                     sums[name] = sums.get(name, 0.0) + float(value.detach()) * len(batch) / n
             done = epoch + 1
             if done in when:
-                dropped = pool.prune(full_pass()[0], k, when[done], cfg.score, kmeans_gen, cfg.kmeans_iters)
+                with torch.no_grad():
+                    proxies = pool.proxies(latent)
+                dropped = pool.prune(proxies, k, when[done], cfg.score, kmeans_gen, cfg.kmeans_iters,
+                                     cfg.kmeans_restarts)
                 schedule.append({"epoch": done, "pool": len(pool), "words": list(pool.words), "dropped": dropped})
             if need_pseudo and done % cfg.pseudo_every == 0 and done < cfg.epochs:
                 # the epoch's own F (each image once): no extra forward pass over all N images
-                pseudo = kmeans(epoch_f, k, kmeans_gen, cfg.kmeans_iters)[0]
+                pseudo = kmeans(epoch_f, k, kmeans_gen, cfg.kmeans_iters, cfg.kmeans_restarts)[0]
             history.append({**sums, "alpha": alpha, "beta": beta})
 
-        _, t0, fused = full_pass()
-        info = {"pool_schedule": schedule, "final_words": list(pool.words), "resolved_config": cfg.__dict__.copy()}
+        t0, fused = full_pass()
+        info = {"pool_schedule": schedule, "final_words": list(pool.words)}
         return FitResult.from_representation(task, fused, _REPRESENTATION[(cfg.modality, cfg.fusion)],
                                              history=history, proxies=t0.cpu().numpy(), info=info)
 

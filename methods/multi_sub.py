@@ -10,7 +10,7 @@ switch. Equation → code:
 * Proxy weights a_ik = exp(p_i·z_k / τ) / Σ_j exp(p_i·z_j / τ) (τ = 1 in the paper) and proxy word
   w_i = Σ_k a_ik z_k: w lies in the span (the convex hull) of the z_k. → ``_weights``, ``_proxies``
 * Prompt t*_i = h(φ(t*) ‖ φ(w_i)): w_i at the prompt's ``*`` slot, through the frozen text tower.
-  → ``ProxyPrompt.encode``
+  → ``ProxyPrompt.encode`` (``PrefixCachedPrompt.encode``: the same values, the prompt prefix computed once)
 * Phase I, alignment L(w_i) = −⟨f(x_i), t*_i⟩, as the code's CosineEmbeddingLoss: mean(1 − cos(f(h_i), t*_i)).
   f is a trainable copy of the image tower's last projection applied to the cached pre-projection
   features h_i (no image forward pass); p and f are learned together. → ``alignment_loss`` (Multi-MaP's)
@@ -26,10 +26,11 @@ The official init p_i = encode_text("*") is a joint-space vector used as a token
 type-checks because D = W for ViT-B/32); here it is ``init=official`` and needs D = W.
 
 Switches (all in ``MultiSubConfig``, recorded in every result row):
-``subspace``, ``temperature``, ``init``, ``init_noise``, ``official_text_encoder``, ``prefix_cache``, ``rounds``,
-``phase1_epochs``, ``phase2_epochs``, ``batch_size``, ``optimizer``, ``lr_proxy``, ``lr_projection``,
-``lr_projection_cluster``, ``reset_optimizers``, ``weight_decay``, ``pseudo_labels``, ``concat_norm``, ``intra_distance``,
-``lam``, ``margin``, ``readout``. See ``docs/multi_sub.md`` for each default and why.
+``subspace``, ``temperature``, ``init``, ``init_noise``, ``official_text_encoder``, ``prefix_cache``,
+``rounds``, ``phase1_epochs``, ``phase2_epochs``, ``batch_size``, ``optimizer``, ``lr_proxy``,
+``lr_projection``, ``lr_projection_cluster``, ``reset_optimizers``, ``weight_decay``, ``pseudo_labels``,
+``concat_norm``, ``intra_distance``, ``lam``, ``margin``, ``readout``. ``docs/multi_sub.md`` gives each default
+and why; ``MultiSub.official_overrides`` sets the released code's choices where it can run.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ class PrefixCachedPrompt(ProxyPrompt):
         if not self.cached:
             return super().encode(proxies)
         m, b = self.encoder.model, proxies.shape[0]
-        x = torch.cat([proxies[:, None, :].to(self.cast), self.embedded[self.slot + 1:].to(self.cast).expand(b, -1, -1)], 1)
+        suffix = self.embedded[self.slot + 1:].to(self.cast).expand(b, -1, -1)
+        x = torch.cat([proxies[:, None, :].to(self.cast), suffix], dim=1)
         if self.positions is not None:
             x = x + self.positions
         for block, prefix in zip(m.transformer.resblocks, self.keys):
@@ -254,7 +256,8 @@ class MultiSub(ProxyMethod):
                                     ("intra_distance", cfg.intra_distance, INTRA_DISTANCES),
                                     ("readout", cfg.readout, READOUTS)):
             if value not in choices:
-                raise ValueError(f"method.{key}={value!r} is not valid for multi_sub; choose one of: {', '.join(choices)}")
+                raise ValueError(
+                    f"method.{key}={value!r} is not valid for multi_sub; choose one of: {', '.join(choices)}")
         if cfg.temperature <= 0:
             raise ValueError(f"method.temperature={cfg.temperature} must be > 0")
         if min(cfg.rounds, cfg.phase1_epochs, cfg.phase2_epochs, cfg.batch_size) < 0:
@@ -276,7 +279,11 @@ class MultiSub(ProxyMethod):
         return word_text_embeddings(task.encoder, task.prompt, words, template).float()
 
     def _init_latent(self, task: ClusteringTask, z: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """p_0 (N×W) in the space of Z, plus seeded noise of std ``init_noise``."""
+        """p_0 (N×W) in the space of Z, plus seeded noise of std ``init_noise``.
+
+        The noise is a seeded random projection of each image's features, so it follows the image, not its
+        position in the task order: whole-batch training is then equivariant to reordering the images.
+        """
         n, width = task.n, z.shape[1]
         init = self.config.init
         if init == "uniform":
@@ -289,7 +296,9 @@ class MultiSub(ProxyMethod):
             text = word_text_embeddings(task.encoder, task.prompt, task.reference_words, "prompt")
             best = (task.features.embeddings.to(text.device) @ text.T).argmax(1)
             base = z[best].cpu()
-        noise = torch.randn(n, width, generator=gen) * self.config.init_noise
+        h = task.features.pre_projection.float().cpu()
+        noise = h @ torch.randn(h.shape[1], width, generator=gen)
+        noise = (noise - noise.mean(0)) / noise.std().clamp_min(1e-12) * self.config.init_noise
         return (base + noise).to(task.device).contiguous()
 
     def _weights(self, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

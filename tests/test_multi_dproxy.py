@@ -212,12 +212,16 @@ def test_ablations_map_onto_switches():
     assert resolved["visual_only"].modality == "visual"
 
 
-def test_bad_switch_values_are_clear_errors(make_task):
-    task, _ = make_task("synth_shapes", "color", n=60)
+def test_an_ablation_is_recorded_with_the_switches_it_sets():
+    hparams = METHODS.get("multi_dproxy").from_params({"ablation": "no_dynamic"}).hparams()
+    assert hparams["ablation"] == "no_dynamic" and hparams["dynamic"] is False
+
+
+def test_bad_switch_values_are_clear_errors_before_any_work():
     with pytest.raises(ValueError, match="lc_mode"):
-        METHODS.get("multi_dproxy").from_params({"lc_mode": "margin"}).fit(task)
+        METHODS.get("multi_dproxy").from_params({"lc_mode": "margin"})
     with pytest.raises(NotImplementedError, match="patch"):
-        METHODS.get("multi_dproxy").from_params({"fusion_tokens": "patch"}).fit(task)
+        METHODS.get("multi_dproxy").from_params({"fusion_tokens": "patch"})
 
 
 def test_fit_returns_fused_partition_proxies_and_loss_history(make_task):

@@ -103,6 +103,16 @@ def test_same_seed_gives_identical_results(make_task):
     assert r1.history == r2.history
 
 
+def test_reordering_the_images_reorders_the_result(make_task):
+    task, _ = make_task("synth_shapes", "color", n=60)
+    perm = torch.randperm(task.n, generator=torch.Generator().manual_seed(1))
+    f = task.features
+    shuffled = dataclasses.replace(task, features=type(f)(f.embeddings[perm], f.pre_projection[perm]))
+    r1, r2 = fit(task), fit(shuffled)
+    assert np.allclose(r2.representation, r1.representation[perm.numpy()], atol=1e-4)
+    assert np.allclose(r2.info["weights"], r1.info["weights"][perm.numpy()], atol=1e-4)
+
+
 def test_another_seed_gives_another_trajectory(make_task):
     task, _ = make_task("synth_shapes", "color", n=60)
     other = dataclasses.replace(task, seed=task.seed + 1)  # same images in the same order

@@ -422,7 +422,8 @@ def test_huge_learning_rate_stops_with_method_epoch_and_setting_and_no_row(tmp_p
     assert proc.returncode == 2
     line = last_line(proc)
     assert re.fullmatch(r"mcbench: error: multi_map: \S.* became NaN/Inf at epoch \d+; no result row was written\. "
-                        r"The learning rate \(method\.lr=1e\+30\) is the likely cause: try a smaller one\.", line), line
+                        r"The learning rate \(method\.lr=1e\+30(, method\.lr_scale=\w+)?\) is the likely cause: try a smaller one\.",
+                        line), line
     assert not (tmp_path / "runs.csv").exists()
 
 
