@@ -35,6 +35,7 @@ class ImageFeatures:
 
     embeddings: torch.Tensor
     pre_projection: torch.Tensor
+    extract_batch_size: int = 0  # the image batch that fit in memory (halved on out-of-memory); 0: unknown
 
     def __len__(self) -> int:
         return int(self.embeddings.shape[0])

@@ -53,7 +53,7 @@ def cache_path(cache_dir: str | Path, encoder: ClipEncoder, dataset: MultiViewDa
     return Path(cache_dir) / "features" / dataset.name / f"{feature_key(encoder, dataset)}.safetensors"
 
 
-def _try_load(path: Path, key: str) -> dict[str, torch.Tensor] | None:
+def _try_load(path: Path, key: str) -> tuple[dict[str, torch.Tensor], dict[str, str]] | None:
     if not path.is_file():
         return None
     try:
@@ -70,7 +70,7 @@ def _try_load(path: Path, key: str) -> dict[str, torch.Tensor] | None:
     if _nonfinite_rows(tensors).numel():
         log.warning("feature cache %s holds NaN/Inf features; recomputing", path)
         return None
-    return tensors
+    return tensors, meta
 
 
 def _nonfinite_rows(tensors: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -116,22 +116,27 @@ def image_features(
     """Features of every image in dataset order, and whether they came from the cache."""
     key = feature_key(encoder, dataset)
     path = cache_path(cache_dir, encoder, dataset) if cache_dir else None
-    tensors = _try_load(path, key) if path else None
-    hit = tensors is not None
-    if tensors is None:
+    loaded = _try_load(path, key) if path else None
+    hit = loaded is not None
+    if loaded is not None:
+        tensors, meta = loaded
+        used_batch = int(meta.get("batch_size", 0))
+    else:
         workers = min(4, os.cpu_count() or 1) if dataset.paths is not None else 0
         emb, pre = _encode(encoder, dataset, batch_size=batch_size, progress=progress, num_workers=workers)
+        used_batch = int(getattr(encoder, "last_batch_size", batch_size))
         tensors = {"embeddings": emb.float().contiguous(), "pre_projection": pre.float().contiguous()}
         bad = _nonfinite_rows(tensors)
         if bad.numel():
             raise FloatingPointError(_nonfinite_message(encoder, dataset, bad))
         if path:
             meta = {"key": key, "sha256": _checksum(tensors), "encoder": encoder.identity,
-                    "dataset": dataset.name, "revision": dataset.revision}
+                    "dataset": dataset.name, "revision": dataset.revision, "batch_size": str(used_batch)}
             with atomic_path(path) as tmp:
                 save_file(tensors, str(tmp), metadata=meta)
     feats = ImageFeatures(
-        embeddings=F.normalize(tensors["embeddings"], dim=-1), pre_projection=tensors["pre_projection"]
+        embeddings=F.normalize(tensors["embeddings"], dim=-1), pre_projection=tensors["pre_projection"],
+        extract_batch_size=used_batch,
     )
     return feats, hit
 

@@ -297,6 +297,7 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "mcbench_version": mcbench.__version__,
         "git_commit": git_commit(),
         **describe(job.device),
+        "extract_batch_size": features.extract_batch_size,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return row, result
