@@ -69,3 +69,24 @@ def test_gain_over_the_starting_point_is_paired_by_seed_with_an_interval(tmp_pat
     assert g.loc["multi_map", "nmi_gain"] == pytest.approx(0.2) and g.loc["multi_map", "verdict"] == "gain"
     assert g.loc["multi_sub", "verdict"] == "no gain (within seed noise)"
     assert "Gain over the starting point" in (tmp_path / "out" / "leaderboard.md").read_text()
+
+
+def test_the_oracle_sits_beside_the_methods_and_is_never_bold(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    store.append(_row("multi_map", "suits", 0, 0.6))
+    store.append(_row("zeroshot_gpt", "suits", 0, 0.5))
+    store.append(_row("zeroshot_label", "suits", 0, 0.9) | {"words_source": "class_names"})
+    build(tmp_path / "runs.csv", tmp_path / "out", plots=False)
+    md = (tmp_path / "out" / "leaderboard.md").read_text()
+    assert md.count("## synth_cards") == 1  # one table, not one per word source
+    assert "| suits | 0.9000 | **0.6000** | 0.5000 |" in md and "zeroshot_label (oracle)" in md
+
+
+def test_a_plot_per_dataset_shows_each_level(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    for level, nmi in (("easy", 0.9), ("medium", 0.7), ("hard", 0.4)):
+        row = _row("multi_map", "suits", 0, nmi) | {"dataset_params": json.dumps({"n": 600, "difficulty": level})}
+        store.append(row | {"run_id": f"mm-{level}"})
+    build(tmp_path / "runs.csv", tmp_path / "out")
+    assert (tmp_path / "out" / "plots" / "synth_cards-tiny_clip-levels.png").is_file()
+    assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 4  # a bar chart per level + the level plot

@@ -106,16 +106,30 @@ def gains(df: pd.DataFrame, metric: str = "nmi") -> pd.DataFrame:
 
 
 def gains_markdown(table: pd.DataFrame, metric: str = "nmi") -> str:
+    """One line per method and task: its gain over each baseline with the 95 % interval and the verdict."""
     if table.empty:
         return ""
+    keys = ["dataset", "setting", "aspect", "method", "variant"]
+    bases = [b for b in BASELINES if b in set(table["baseline"])]
     lines = [f"## Gain over the starting point ({metric.upper()}, paired by seed, 95 % interval)", "",
-             "| dataset | setting | aspect | method | vs | gain | 95 % interval | seeds | verdict |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for _, r in table.iterrows():
-        label = r["method"] + (f" [{r['variant']}]" if r["variant"] else "")
-        lines.append(f"| {r['dataset']} | {r['setting']} | {r['aspect']} | {label} | {r['baseline']} | "
-                     f"{r[f'{metric}_gain']:+.4f} | [{r['ci95_low']:+.4f}, {r['ci95_high']:+.4f}] | {r['n_seeds']} | "
-                     f"{r['verdict']} |")
+             "Gain = the method's NMI minus the baseline's, same seed, words and encoder. A gain whose 95 % interval "
+             "includes 0 is reported as no gain.", "",
+             "| dataset | setting | aspect | method | seeds | " + " | ".join(f"vs {b}" for b in bases) + " |",
+             "|---|---|---|---|---|" + "---|" * len(bases)]
+    for key, part in table.groupby(keys, sort=True):
+        dataset, setting, aspect, method, variant = key
+        by_base = {r["baseline"]: r for _, r in part.iterrows()}
+        cells = []
+        for base in bases:
+            if base not in by_base:
+                cells.append("–")
+                continue
+            r = by_base[base]
+            interval = ("" if r["n_seeds"] < 2 else f" [{r['ci95_low']:+.3f}, {r['ci95_high']:+.3f}]")
+            cells.append(f"{r[f'{metric}_gain']:+.3f}{interval} {r['verdict']}")
+        label = method + (f" [{variant}]" if variant else "")
+        seeds = max(int(r["n_seeds"]) for r in by_base.values())
+        lines.append(f"| {dataset} | {setting} | {aspect} | {label} | {seeds} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -133,31 +147,46 @@ def _cell(mean: float, std: float, n: int) -> str:
     return f"{mean:.4f} ± {std:.4f}" if n > 1 else f"{mean:.4f}"
 
 
+ORACLE_WORDS = "class_names"
+
+
 def to_markdown(board: pd.DataFrame, metric: str = "nmi") -> str:
-    """One table per (dataset, setting, encoder): rows = aspects, columns = method variants, best in bold."""
+    """One table per (dataset, setting, encoder, words): rows = aspects, columns = method variants, best in bold.
+
+    A method that is handed the true class names (``zeroshot_label``) is shown in every table of its dataset,
+    setting and encoder as a reference column marked "oracle"; it is not a competitor, so it is never bold.
+    """
     lines = [f"# mcbench leaderboard ({metric.upper()}, mean ± std over seeds)", "",
-             "Derived from the result rows by `mcbench-leaderboard`; never edited by hand. Bold = best in its row. "
-             "Published numbers are in the `reported` columns of leaderboard.csv, never mixed with ours.", ""]
-    for (dataset, setting, encoder, words), part in board.groupby(["dataset", "setting", "encoder", "words_source"],
-                                                                  dropna=False):
-        part = part.assign(label=part["method"] + part["variant"].map(lambda v: f" [{v}]" if v else ""))
-        labels = list(dict.fromkeys(part["label"]))
-        lines += [f"## {dataset} ({setting}) · encoder {encoder} · words {words}", "",
-                  "| aspect | " + " | ".join(labels) + " | runs |", "|---" * (len(labels) + 2) + "|"]
-        for aspect, rows in part.groupby("aspect"):
-            by_label = {r["label"]: r for _, r in rows.iterrows()}
-            best = max(r[f"{metric}_mean"] for r in by_label.values())
-            cells = []
-            for label in labels:
-                if label not in by_label:
-                    cells.append("–")
-                    continue
-                r = by_label[label]
-                text = _cell(r[f"{metric}_mean"], r[f"{metric}_std"], r["n_runs"])
-                cells.append(f"**{text}**" if r[f"{metric}_mean"] == best else text)
-            runs = "/".join(str(int(by_label[lab]["n_runs"])) if lab in by_label else "0" for lab in labels)
-            lines.append(f"| {aspect} | " + " | ".join(cells) + f" | {runs} |")
-        lines.append("")
+             "Derived from the result rows by `mcbench-leaderboard`; never edited by hand. Bold = best in its row "
+             "(oracle columns, which are given the true class names, excluded). Published numbers are in the "
+             "`reported` columns of leaderboard.csv, never mixed with ours.", ""]
+    board = board.assign(label=board["method"] + board["variant"].map(lambda v: f" [{v}]" if v else ""))
+    for (dataset, setting, encoder), group in board.groupby(["dataset", "setting", "encoder"], dropna=False):
+        ref = group[group["words_source"] == ORACLE_WORDS].assign(label=lambda d: d["label"] + " (oracle)")
+        others = group[group["words_source"] != ORACLE_WORDS]
+        tables = [(words, pd.concat([part, ref])) for words, part in others.groupby("words_source", dropna=False)]
+        if not tables:
+            tables = [(ORACLE_WORDS, ref)]
+        for words, part in tables:
+            labels = list(dict.fromkeys(part.sort_values(["words_source", "label"])["label"]))
+            lines += [f"## {dataset} ({setting}) · encoder {encoder} · words {words}", "",
+                      "| aspect | " + " | ".join(labels) + " | runs |", "|---" * (len(labels) + 2) + "|"]
+            for aspect, rows in part.groupby("aspect"):
+                by_label = {r["label"]: r for _, r in rows.iterrows()}
+                ranked = [r[f"{metric}_mean"] for lab, r in by_label.items() if not lab.endswith("(oracle)")]
+                best = max(ranked) if ranked else np.nan
+                cells = []
+                for label in labels:
+                    if label not in by_label:
+                        cells.append("–")
+                        continue
+                    r = by_label[label]
+                    text = _cell(r[f"{metric}_mean"], r[f"{metric}_std"], r["n_runs"])
+                    bold = r[f"{metric}_mean"] == best and not label.endswith("(oracle)")
+                    cells.append(f"**{text}**" if bold else text)
+                runs = "/".join(str(int(by_label[lab]["n_runs"])) if lab in by_label else "0" for lab in labels)
+                lines.append(f"| {aspect} | " + " | ".join(cells) + f" | {runs} |")
+            lines.append("")
     return "\n".join(lines)
 
 
@@ -213,6 +242,50 @@ def plot_bars(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[P
     return written
 
 
+LEVELS = ("easy", "medium", "hard")
+
+
+def plot_levels(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[Path]:
+    """Per dataset and encoder with more than one difficulty level: NMI per level per method, a panel per aspect
+    (error bars = std over seeds; the oracle dashed)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    board = board.assign(level=board["setting"].str.split().str[0],
+                         label=board["method"] + board["variant"].map(lambda v: f" [{v}]" if v else ""))
+    board = board[board["level"].isin(LEVELS)]
+    written = []
+    for (dataset, encoder), part in board.groupby(["dataset", "encoder"], dropna=False):
+        levels = [lv for lv in LEVELS if lv in set(part["level"])]
+        if len(levels) < 2:
+            continue
+        aspects = sorted(part["aspect"].unique())
+        fig, axes = plt.subplots(1, len(aspects), figsize=(3.2 * len(aspects) + 1.5, 3.4), sharey=True,
+                                 squeeze=False)
+        for ax, aspect in zip(axes[0], aspects):
+            rows = part[part["aspect"] == aspect]
+            for label, line in rows.groupby("label"):
+                line = line.set_index("level").reindex(levels)
+                oracle = (line["words_source"] == ORACLE_WORDS).any()
+                ax.errorbar(range(len(levels)), line[f"{metric}_mean"], yerr=line[f"{metric}_std"].fillna(0),
+                            marker="o", capsize=2, linestyle="--" if oracle else "-",
+                            label=label + (" (oracle)" if oracle else ""))
+            ax.set_xticks(range(len(levels)), levels)
+            ax.set_ylim(0, 1.05)
+            ax.set_title(aspect)
+        axes[0][0].set_ylabel(metric.upper())
+        axes[0][-1].legend(fontsize=6, loc="lower left")
+        fig.suptitle(f"{dataset} · {encoder}: {metric.upper()} per difficulty level")
+        fig.tight_layout()
+        path = out_dir / f"{dataset}-{encoder}-levels.png"
+        fig.savefig(path, dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
 def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, method: str | None = None,
           encoder: str | None = None, plots: bool = True) -> pd.DataFrame:
     out_dir = Path(out_dir)
@@ -227,6 +300,7 @@ def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, 
         [to_markdown(board), gains_markdown(gain_table), sanity_markdown(out_dir)]))
     if plots and not board.empty:
         plot_bars(board, out_dir / "plots")
+        plot_levels(board, out_dir / "plots")
     return board
 
 
