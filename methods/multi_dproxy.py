@@ -460,6 +460,7 @@ class MultiDProxy(ProxyMethod):
         hard = cfg.hard_negatives or max(1, cfg.batch_size // 4)
 
         history: list[dict[str, float]] = []
+        bar = task.progress(cfg.epochs, self.name)
         for epoch in range(cfg.epochs):
             alpha = alpha_schedule(epoch, cfg.epochs) if cfg.use_lu else 0.0
             beta = beta_schedule(epoch, cfg.epochs) if cfg.use_lc else 0.0
@@ -499,6 +500,9 @@ class MultiDProxy(ProxyMethod):
                 # the epoch's own F (each image once): no extra forward pass over all N images
                 pseudo = kmeans(epoch_f, k, kmeans_gen, cfg.kmeans_iters, cfg.kmeans_restarts)[0]
             history.append({**sums, "alpha": alpha, "beta": beta})
+            bar.update()
+            bar.set_postfix(loss=f"{sums['loss']:.4f}")
+        bar.close()
 
         t0, fused = full_pass()
         info = {"pool_schedule": schedule, "final_words": list(pool.words)}

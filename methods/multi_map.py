@@ -155,6 +155,7 @@ class MultiMaP(ProxyMethod):
         optimizer = torch.optim.Adagrad([proxies], lr=self._step_size(task, word_vecs), weight_decay=table_decay)
         gen = task.generator()
         history = []
+        bar = task.progress(c.epochs, self.name)
         for _ in range(c.epochs):
             sums = {"loss": 0.0, "align": 0.0, "concept": 0.0, "reference": 0.0}
             batches = self._batches(task, gen)
@@ -174,6 +175,9 @@ class MultiMaP(ProxyMethod):
                                    ("reference", reference_term)):
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
+            bar.update()
+            bar.set_postfix(loss=f"{sums['loss']:.4f}")
+        bar.close()
         return self._readout(task, prompt, proxies.detach(), z, history)
 
     @torch.no_grad()

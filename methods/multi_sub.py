@@ -193,6 +193,7 @@ class MultiSub(ProxyMethod):
         history: list[dict[str, float]] = []
         labels = None
         opt1 = opt2 = None
+        bar = task.progress(cfg.rounds * (cfg.phase1_epochs + cfg.phase2_epochs), self.name)
         for r in range(cfg.rounds):
             # Phase I: proxy learning and alignment (p and f)
             if opt1 is None or cfg.reset_optimizers:
@@ -209,6 +210,7 @@ class MultiSub(ProxyMethod):
                     opt.step()
                     total += float(loss.detach()) * len(idx)
                 history.append({"round": float(r), "phase": 1.0, "align": total / task.n})
+                bar.update()
             # Phase II: clustering (f only), pseudo-labels from the proxies, fixed for the phase
             with torch.no_grad():
                 w = self._proxies(p, z)
@@ -231,6 +233,8 @@ class MultiSub(ProxyMethod):
                 history.append({"round": float(r), "phase": 2.0, "cluster": sums[0], "intra": sums[1],
                                 "inter": sums[2], "pseudo_classes": float(len(torch.unique(labels))),
                                 "pseudo_changed": changed})
+                bar.update()
+        bar.close()
 
         with torch.no_grad():
             w = self._proxies(p, z)

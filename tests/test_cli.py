@@ -79,3 +79,14 @@ def test_wrong_type_of_a_method_setting_is_one_line(tmp_path):
 def test_typo_in_a_dataset_setting(tmp_path):
     proc = mcbench(tmp_path, "dataset=synth_fruit", "dataset.nn=3", *FAST, check=False)
     assert proc.returncode == 2 and "Valid settings: difficulty, image_size, n, seed" in proc.stderr
+
+
+def test_progress_shows_a_bar_per_training_and_a_line_per_task(tmp_path):
+    fast = [a for a in FAST if a != "progress=false"]
+    proc = mcbench(tmp_path, "method=multi_dproxy", "method.epochs=3", "dataset=synth_cards", "aspect=suits",
+                   "progress=true", *fast)
+    assert "multi_dproxy synth_cards/suits seed=0" in proc.stderr and "3/3" in proc.stderr  # the training bar
+    assert "[mcbench] multi_dproxy synth_cards/suits seed=0: NMI" in proc.stdout  # the finished task's line
+    quiet = mcbench(tmp_path, "method=multi_dproxy", "method.epochs=3", "dataset=synth_cards", "aspect=suits",
+                    "force=true", *FAST)
+    assert "3/3" not in quiet.stderr

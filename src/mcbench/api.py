@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from mcbench.metrics import KMeansProtocol
 from mcbench.registry import Registry
@@ -56,6 +57,13 @@ class ClusteringTask:
     seed: int
     device: torch.device = torch.device("cpu")
     protocol: KMeansProtocol = KMeansProtocol()
+    show_progress: bool = False  # the run's ``progress`` setting: a bar per training
+
+    def progress(self, total: int, method: str) -> tqdm:
+        """A progress bar over a training's ``total`` epochs (on stderr, cleared when done; off unless the run
+        asked for progress). Methods ``update()`` it once per epoch."""
+        return tqdm(total=total, desc=f"{method} {self.dataset}/{self.aspect} seed={self.seed}", unit="epoch",
+                    leave=False, disable=not self.show_progress, dynamic_ncols=True)
 
     @property
     def n(self) -> int:

@@ -127,8 +127,8 @@ def task_order(labels: np.ndarray, seed: int, aspect: str, order: str) -> np.nda
 
 def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, encoder: ClipEncoder,
                words: tuple[str, ...], seed: int, order: str = "shuffled", device: torch.device | str = "cpu",
-               protocol: KMeansProtocol = KMeansProtocol(), per_class: int | None = None
-               ) -> tuple[ClusteringTask, np.ndarray]:
+               protocol: KMeansProtocol = KMeansProtocol(), per_class: int | None = None,
+               progress: bool = False) -> tuple[ClusteringTask, np.ndarray]:
     """The label-free task for one aspect, and ``perm``: task image i is dataset image ``perm[i]``."""
     aspect_obj = dataset.aspects[aspect]
     truth = dataset.labels[aspect]
@@ -139,7 +139,7 @@ def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, 
         dataset=dataset.name, aspect=aspect, concept=aspect_obj.concept_word, k=aspect_obj.k,
         prompt=aspect_obj.prompt, reference_words=tuple(words),
         features=ImageFeatures(features.embeddings[perm].to(device), features.pre_projection[perm].to(device)),
-        encoder=encoder, seed=seed, device=device, protocol=protocol,
+        encoder=encoder, seed=seed, device=device, protocol=protocol, show_progress=progress,
     )
     return task, perm
 
@@ -230,7 +230,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
     aspect_obj = job.dataset.aspects[aspect]
     truth = job.dataset.labels[aspect]
     task, perm = build_task(job.dataset, aspect, features, encoder, words.words, cfg.seed, cfg.data.order,
-                            job.device, KMeansProtocol(cfg.protocol.n_restarts), cfg.data.get("per_class"))
+                            job.device, KMeansProtocol(cfg.protocol.n_restarts), cfg.data.get("per_class"),
+                            progress=bool(cfg.progress))
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     start = time.perf_counter()
