@@ -90,3 +90,15 @@ def test_progress_shows_a_bar_per_training_and_a_line_per_task(tmp_path):
     quiet = mcbench(tmp_path, "method=multi_dproxy", "method.epochs=3", "dataset=synth_cards", "aspect=suits",
                     "force=true", *FAST)
     assert "3/3" not in quiet.stderr
+
+
+@pytest.mark.slow
+def test_bare_mcbench_runs_multi_dproxy_on_synth_cards_with_the_tiny_clip(tmp_path):
+    """README command 1: the default job, nothing overridden but where the results go (W&B offline)."""
+    proc = mcbench(tmp_path, "progress=false")
+    rows = pd.read_csv(tmp_path / "runs.csv")
+    assert set(rows["method"]) == {"multi_dproxy"} and set(rows["dataset"]) == {"synth_cards"}
+    assert set(rows["aspect"]) == {"number", "suits"} and set(rows["encoder"]) == {"tiny_clip"}
+    assert (rows["nmi"] >= 0.9).all(), rows[["aspect", "nmi"]]  # the method's bar (issue 5), seed 0
+    assert "multi_dproxy  synth_cards" in proc.stdout
+    assert list((tmp_path / "wandb").glob("offline-run-*")) or list(tmp_path.rglob("offline-run-*"))
