@@ -390,6 +390,18 @@ class TextSide:
         return torch.cat([self.encode(w[i:i + chunk]) for i in range(0, len(w), chunk)])
 
 
+def image_order(embeddings: torch.Tensor) -> torch.Tensor:
+    """A permutation of the task's images that depends on the images alone, not on their task order: the
+    argsort of a fixed random projection of each image's embedding (float64, on the CPU).
+
+    ``fit`` trains in this order and maps F back, so each image's seeded latent, the mini-batches and the
+    in-training k-means++ draws follow the image, not its position: the result is the same for any order
+    of the same images (the sanity suite's order check), which the batch-sequence attention needs."""
+    x = embeddings.detach().double().cpu()
+    direction = torch.randn(x.shape[1], generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    return torch.argsort(x @ direction, stable=True)
+
+
 # ------------------------------------------------------------------------------------------ the method
 
 
@@ -398,7 +410,7 @@ class MultiDProxy(ProxyMethod):
     """Multi-DProxy: dynamic candidate pool, softmax proxies, gated cross-modal fusion, k-means on F."""
 
     Config = MultiDProxyConfig
-    version = 1
+    version = 2  # 2: trains in an order of the images' own (order-equivariant)
     implementation = "reimplementation (paper)"
 
     def __init__(self, config: MultiDProxyConfig | None = None) -> None:
@@ -412,7 +424,9 @@ class MultiDProxy(ProxyMethod):
     def fit(self, task: ClusteringTask) -> FitResult:
         cfg = resolve_ablation(self.config)
         dev, n, k = task.device, task.n, task.k
-        v = F.normalize(task.features.embeddings.float().to(dev), dim=-1)
+        order = image_order(task.features.embeddings)  # work in an order of the images' own (mapped back below)
+        back = torch.argsort(order).to(dev)
+        v = F.normalize(task.features.embeddings.float().to(dev)[order.to(dev)], dim=-1)
         text = TextSide(task, cfg)
         pool = text.pool
 
@@ -505,6 +519,7 @@ class MultiDProxy(ProxyMethod):
         bar.close()
 
         t0, fused = full_pass()
+        t0, fused = t0[back], fused[back]  # task order again
         info = {"pool_schedule": schedule, "final_words": list(pool.words)}
         return FitResult.from_representation(task, fused, _REPRESENTATION[(cfg.modality, cfg.fusion)],
                                              history=history, proxies=t0.cpu().numpy(), info=info)

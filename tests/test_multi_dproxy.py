@@ -261,6 +261,18 @@ def test_same_seed_same_result_other_seed_other_result(make_task):
     assert not np.allclose(a.representation, c.representation)
 
 
+def test_the_same_images_in_another_order_give_the_same_fused_features(make_task):
+    """Latents, mini-batches (3 of 50 here) and the in-training k-means follow the image, not its task position."""
+    out = []
+    for order in ("shuffled", "sorted"):
+        task, _ = make_task("synth_shapes", "shape", n=120, seed=0, order=order)
+        result = METHODS.get("multi_dproxy").from_params(dict(FAST)).fit(task)
+        x = task.features.embeddings.double().numpy()
+        perm = np.argsort(x @ np.linspace(1, 2, x.shape[1]), kind="stable")  # one order for both runs
+        out.append((result.representation[perm], result.history))
+    assert np.array_equal(out[0][0], out[1][0]) and out[0][1] == out[1][1]
+
+
 def test_visual_only_ablation_is_the_image_embedding(make_task):
     task, _, result = fit(make_task, ablation="visual_only", epochs=1)
     image = torch.nn.functional.normalize(task.features.embeddings.float(), dim=-1).numpy()
