@@ -5,7 +5,7 @@ Paper → code (research notes ``methods_map_sub.md`` §2):
 
 * Zero-shot reference word (Fig. 2): z_i = argmax_k cos(x_i, T(prompt ⊕ word_k))       → ``_reference_words``
   (``zero_shot_template=bare`` encodes the bare word, as the released ``main.py`` does)
-* Proxy prompt embedding: t*_i = T(prompt with w_i at ``*``)                           → ``ProxyPrompt.encode``
+* Proxy prompt embedding: t*_i = T(prompt with w_i at ``*``)                           → ``PrefixCachedPrompt.encode``
 * Alignment loss: mean_i (1 − cos(x_i, t*_i))  (``CosineEmbeddingLoss``)               → ``alignment_loss``
 * Concept constraint: α · mean ‖w_i − e(u)‖² / dim, u = the aspect's concept word       → ``constraint_loss``
 * Reference-word constraint: β · mean ‖w_i − e(z_i)‖² / dim                              → ``constraint_loss``
@@ -29,6 +29,9 @@ Switches (all recorded in the result row):
 * ``readout`` (``prompt``): the declared representation. ``word``, ``word_eod``, ``image`` and
   ``combined`` are the other four that the official evaluation prints; never "the" result.
 * ``truncate`` (True): prompts run only up to their end-of-text token (identical output, see tests).
+* ``prefix_cache`` (True): the text tower runs only from the ``*`` slot to EOT, the prompt prefix's keys and
+  values computed once (``mcbench.prompts.PrefixCachedPrompt``; the same t*_i up to float rounding, see tests).
+  Needs ``truncate``; ``prefix_cache=false`` runs the whole (truncated) prompt per image.
 * ``lr_scale`` (``space``): Adagrad moves every coordinate by about ``lr`` per step, whatever the scale of the
   space. The README learning rates were set for the official output space (CLIP text outputs, RMS ≈ 0.5–1.3
   per coordinate); token embeddings are ~40× smaller, so with ``proxy_space=token`` the learning rate is
@@ -45,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
-from mcbench.prompts import ProxyPrompt, word_text_embeddings
+from mcbench.prompts import ProxyPrompt, proxy_prompt, word_text_embeddings
 
 PROXY_SPACES = ("token", "official")
 BATCHINGS = ("shuffled", "blocks")
@@ -70,6 +73,7 @@ class MultiMaPConfig:
     decay_scope: str = "batch"
     readout: str = "prompt"
     truncate: bool = True
+    prefix_cache: bool = True   # run the tower from the * slot on, the prompt prefix's keys/values computed once
     lr_scale: str = "space"     # space: lr is relative to the official output space (see _step_size) | none
 
 
@@ -105,6 +109,9 @@ class MultiMaP(ProxyMethod):
                                   ("lr_scale", c.lr_scale, ("space", "none"))):
             if value not in valid:
                 raise ValueError(f"method.{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
+        if c.prefix_cache and not c.truncate:
+            raise ValueError("method.prefix_cache=true runs the prompt only up to its end-of-text token; "
+                             "with method.truncate=false set method.prefix_cache=false too")
         if c.epochs < 0 or c.batch_size < 1 or c.lr <= 0:
             raise ValueError("method.epochs must be ≥ 0, method.batch_size ≥ 1 and method.lr > 0")
         enc = task.encoder
@@ -145,7 +152,8 @@ class MultiMaP(ProxyMethod):
         c = self.config
         device = task.device
         x = task.features.embeddings
-        prompt = ProxyPrompt(task.encoder, task.prompt, official=c.official_text_encoder, truncate=c.truncate)
+        prompt = proxy_prompt(task.encoder, task.prompt, official=c.official_text_encoder, truncate=c.truncate,
+                              prefix_cache=c.prefix_cache)
         z = self._reference_words(task)
         word_vecs = self._word_vectors(task, list(task.reference_words)).to(device)
         concept = self._word_vectors(task, [task.concept]).to(device)[0]

@@ -10,7 +10,7 @@ switch. Equation → code:
 * Proxy weights a_ik = exp(p_i·z_k / τ) / Σ_j exp(p_i·z_j / τ) (τ = 1 in the paper) and proxy word
   w_i = Σ_k a_ik z_k: w lies in the span (the convex hull) of the z_k. → ``_weights``, ``_proxies``
 * Prompt t*_i = h(φ(t*) ‖ φ(w_i)): w_i at the prompt's ``*`` slot, through the frozen text tower.
-  → ``ProxyPrompt.encode`` (``PrefixCachedPrompt.encode``: the same values, the prompt prefix computed once)
+  → ``mcbench.prompts.PrefixCachedPrompt.encode`` (= ``ProxyPrompt.encode``: the prefix's keys/values computed once)
 * Phase I, alignment L(w_i) = −⟨f(x_i), t*_i⟩, as the code's CosineEmbeddingLoss: mean(1 − cos(f(h_i), t*_i)).
   f is a trainable copy of the image tower's last projection applied to the cached pre-projection
   features h_i (no image forward pass); p and f are learned together. → ``alignment_loss`` (Multi-MaP's)
@@ -43,9 +43,8 @@ import torch.nn.functional as F
 from sklearn.cluster import KMeans
 
 from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
-from mcbench.encoders import ClipEncoder
 from mcbench.methods.multi_map import alignment_loss  # Phase I: mean(1 − cos(x_i, t*_i)), shared with Multi-MaP
-from mcbench.prompts import ProxyPrompt, word_text_embeddings
+from mcbench.prompts import proxy_prompt, word_text_embeddings
 
 SUBSPACES = ("token", "prompt", "text")
 INITS = ("uniform", "mean", "zeroshot", "official")
@@ -80,59 +79,6 @@ class MultiSubConfig:
     lam: float = 0.5  # λ between L_intra and L_inter (paper 0.5)
     margin: float = 1.0  # m of the inter-cluster hinge (code 1.0)
     readout: str = "concat"  # what k-means clusters at the end: concat (v) | prompt (t*) | image (x) | word (w)
-
-
-class PrefixCachedPrompt(ProxyPrompt):
-    """``ProxyPrompt`` that runs the text tower only from the ``*`` slot on (same t*_i up to rounding).
-
-    Under CLIP's causal mask the tokens before the slot ("SOT Card with number of") never see the proxy, so
-    their per-layer states are the same for every image: computed once here, they serve as cached keys and
-    values, and each image's pass covers the slot and the tokens after it (2 of 7 for the synthetic prompts,
-    about half the Phase-I time). Falls back to the full pass for blocks other than open_clip's
-    ``ResidualAttentionBlock``. A candidate for ``mcbench.prompts``: any proxy method could use it.
-    """
-
-    def __init__(self, encoder: ClipEncoder, prompt: str, official: bool = False) -> None:
-        super().__init__(encoder, prompt, official=official, truncate=True)
-        m = encoder.model
-        blocks = list(m.transformer.resblocks)
-        self.cached = m.attn_mask is not None and getattr(m.transformer, "batch_first", False) and all(
-            type(b).__name__ == "ResidualAttentionBlock" and not hasattr(b, "ln_1_kv") for b in blocks)
-        if not self.cached:  # without the causal mask the prefix would see the proxy
-            return
-        length, s = len(self.tokens), self.slot
-        self.cast = m.transformer.get_cast_dtype()
-        self.positions = None if official else m.positional_embedding[s:length].to(self.cast)
-        full_mask = m.attn_mask[:length, :length]
-        self.mask = full_mask[s:]  # the rows of the slot and the tokens after it
-        self.keys: list[torch.Tensor] = []  # ln_1 of the prefix states, per layer
-        with torch.no_grad():
-            x = self.embedded[None].to(self.cast)
-            if not official:
-                x = x + m.positional_embedding[:length].to(self.cast)
-            for block in blocks:
-                self.keys.append(block.ln_1(x[:, :s]))
-                x = block(x, attn_mask=full_mask)
-        self.eot = int(self.tokens.argmax()) - s
-
-    def encode(self, proxies: torch.Tensor) -> torch.Tensor:
-        if not self.cached:
-            return super().encode(proxies)
-        m, b = self.encoder.model, proxies.shape[0]
-        suffix = self.embedded[self.slot + 1:].to(self.cast).expand(b, -1, -1)
-        x = torch.cat([proxies[:, None, :].to(self.cast), suffix], dim=1)
-        if self.positions is not None:
-            x = x + self.positions
-        for block, prefix in zip(m.transformer.resblocks, self.keys):
-            q = block.ln_1(x)
-            kv = torch.cat([prefix.expand(b, -1, -1), q], dim=1)
-            x = x + block.ls_1(block.attention(q_x=q, k_x=kv, v_x=kv, attn_mask=self.mask))
-            x = x + block.ls_2(block.mlp(block.ln_2(x)))
-        if not self.official:
-            x = m.ln_final(x)
-        x = x[:, self.eot]
-        proj = m.text_projection
-        return (proj(x) if isinstance(proj, torch.nn.Linear) else x @ proj).float()
 
 
 def clustering_loss(v: torch.Tensor, labels: torch.Tensor, lam: float = 0.5, margin: float = 1.0,
@@ -179,10 +125,7 @@ class MultiSub(ProxyMethod):
         enc, dev = task.encoder, task.device
         gen = task.generator()
         z = self._subspace(task).to(dev)  # K×W
-        if cfg.prefix_cache:
-            prompt = PrefixCachedPrompt(enc, task.prompt, official=cfg.official_text_encoder)
-        else:
-            prompt = ProxyPrompt(enc, task.prompt, official=cfg.official_text_encoder, truncate=True)
+        prompt = proxy_prompt(enc, task.prompt, official=cfg.official_text_encoder, prefix_cache=cfg.prefix_cache)
         h = task.features.pre_projection.to(dev).float()
         weight0, bias0 = enc.projection_parameters()
         weight = weight0.to(dev).clone().requires_grad_(True)

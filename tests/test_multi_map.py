@@ -62,3 +62,22 @@ def test_bad_switch_value_is_named(make_task):
     task, _ = make_task("synth_fruit", "color", n=40)
     with pytest.raises(ValueError, match="method.batching='random' is not valid"):
         METHODS.get("multi_map").from_params({"batching": "random"}).fit(task)
+
+
+def test_prefix_cache_gives_the_same_prompt_embeddings_and_partition(make_task):
+    """The switch only changes how t*_i is computed (prefix keys/values cached), not what it is."""
+    task, _ = make_task("synth_cards", "number", n=80)
+    fit = lambda cache: METHODS.get("multi_map").from_params(  # noqa: E731
+        {"epochs": 3, "batch_size": 40, "prefix_cache": cache}).fit(task)
+    cached, full = fit(True), fit(False)
+    np.testing.assert_allclose(cached.proxies, full.proxies, atol=1e-5)
+    assert all((p == q).all() for p, q in zip(cached.partitions, full.partitions))
+    assert cached.history[-1]["loss"] == pytest.approx(full.history[-1]["loss"], abs=1e-5)
+
+
+def test_prefix_cache_needs_the_truncated_prompt(make_task):
+    task, _ = make_task("synth_fruit", "color", n=40)
+    with pytest.raises(ValueError, match="method.prefix_cache=true .* method.truncate=false"):
+        METHODS.get("multi_map").from_params({"truncate": False}).fit(task)
+    result = METHODS.get("multi_map").from_params({"truncate": False, "prefix_cache": False, "epochs": 1}).fit(task)
+    assert np.isfinite(result.representation).all()

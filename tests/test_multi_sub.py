@@ -12,8 +12,7 @@ import torch
 import yaml
 
 from mcbench.api import METHODS
-from mcbench.methods.multi_sub import MultiSub, MultiSubConfig, PrefixCachedPrompt, alignment_loss, clustering_loss
-from mcbench.prompts import ProxyPrompt
+from mcbench.methods.multi_sub import MultiSub, MultiSubConfig, alignment_loss, clustering_loss
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = {"rounds": 2, "phase1_epochs": 2, "phase2_epochs": 2}
@@ -64,22 +63,6 @@ def test_proxies_are_convex_combinations_of_the_reference_token_embeddings(make_
     z = task.encoder.token_embeddings(list(task.reference_words))
     w = torch.as_tensor(result.representation, dtype=torch.float32)
     assert torch.allclose(w, a @ z, atol=1e-5)
-
-
-@pytest.mark.parametrize("official", [False, True])
-def test_prefix_cached_prompt_matches_the_full_prompt_encoder(make_task, official):
-    task, _ = make_task("synth_cards", "number", n=60)
-    z = task.encoder.token_embeddings(list(task.reference_words))
-    a = torch.softmax(torch.randn(5, len(z), generator=torch.Generator().manual_seed(0)), dim=1)
-    w = (a @ z).requires_grad_(True)
-    cached = PrefixCachedPrompt(task.encoder, task.prompt, official=official)
-    assert cached.cached
-    full = ProxyPrompt(task.encoder, task.prompt, official=official, truncate=True).encode(w)
-    got = cached.encode(w)
-    assert (got - full).abs().max() <= 1e-5 * full.abs().max()
-    (g_full,) = torch.autograd.grad(full.sum(), w)
-    (g_got,) = torch.autograd.grad(got.sum(), w)
-    assert (g_got - g_full).abs().max() <= 1e-5 * g_full.abs().max()
 
 
 def test_encoder_stays_frozen_and_only_the_projection_copy_is_trained(make_task):
