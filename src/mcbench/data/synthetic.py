@@ -2,8 +2,9 @@
 
 Every image shows one object whose factors (the aspects) are sampled independently and balanced; nuisance
 variation (position, rotation, scale, background texture, pixel noise, and for harder ``difficulty`` levels
-distractor objects, hue shifts toward a neighbouring class, occlusion, blur, low contrast, clutter) keeps
-clustering from being trivial. Generation is deterministic from ``seed``; datasets are cached on disk.
+distractor objects, hue shifts toward a neighbouring class, fading, occlusion, blur, low contrast, clutter)
+keeps clustering from being trivial. The levels are calibrated per family against the shipped tiny CLIP
+(docs/difficulty.md). Generation is deterministic from ``seed``; datasets are cached on disk.
 """
 
 from __future__ import annotations
