@@ -26,6 +26,7 @@ class KMeansImage(ProxyMethod):
 
     Config = KMeansImageConfig
     implementation = "control"
+    aspect_blind = True  # never reads the named aspect: the sanity suite's interest swap does not apply
 
     def fit(self, task: ClusteringTask) -> FitResult:
         return FitResult.from_representation(task, task.features.embeddings, "image")

@@ -7,12 +7,21 @@ synthetic dataset:
    the method's NMI must stay within the band of k-means on that encoder's own image features
    (mean + 2·std over k-means restarts + ``--tolerance``); above it, the method is flagged as leaking.
 2. *order invariance* — class-sorted vs. shuffled input give the same partition up to relabelling
-   (ARI ≥ 0.99 between the two partitions).
+   (ARI ≥ 0.99 between the two partitions), or the method returns the same representation for every image
+   (mapped back to the dataset's order): then only the shared k-means protocol, whose k-means++ starts
+   from rows of the task order, can tell the two runs apart, and that is the framework's, not the method's.
 3. *interest swap* — naming each aspect in turn moves the result to that aspect: NMI on the named aspect
-   exceeds NMI on every other aspect by at least ``--swap-margin``.
+   exceeds NMI on every other aspect by at least ``--swap-margin``. It is measured for every method but does
+   not apply to a control that declares itself blind to the named aspect (``aspect_blind = True``:
+   ``kmeans_image``); its verdict there is "n/a".
 
-Each check writes ordinary result rows (``sanity_check`` set) to ``--results``; the verdicts go to
-``<out>/sanity.csv`` and ``<out>/sanity.md`` (the evidence), which the leaderboard links.
+Each check writes ordinary result rows (``sanity_check`` set) to ``--results`` (default
+``results/sanity_runs.csv``, apart from the leaderboard's ``results/runs.csv``; the leaderboard drops rows
+with ``sanity_check`` set anyway); the verdicts go to ``<out>/sanity.csv`` and ``<out>/sanity.md`` (the
+evidence), which the leaderboard links.
+
+``--fast`` is the CI setting (``tests/test_sanity.py``): 80 images per dataset and short training
+(``FAST_OVERRIDES``). An override ``<method>:<override>`` applies to that method's runs only.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_module
 from sklearn.metrics import adjusted_rand_score
@@ -33,6 +43,14 @@ from mcbench.atomic import write_text_atomic
 from mcbench.run import run_with_results
 
 CHECKS = ("random_encoder", "order_invariance", "interest_swap")
+VARIANTS = ("defaults", "official")
+#: ``--fast`` (CI): fewer images and epochs; ``<method>:`` overrides apply to that method only
+FAST_N = 80
+FAST_OVERRIDES = (
+    "multi_map:method.epochs=5",
+    "multi_sub:method.rounds=1", "multi_sub:method.phase1_epochs=5", "multi_sub:method.phase2_epochs=3",
+)
+ORDER_MIN_ARI = 0.99
 
 
 @dataclass(frozen=True)
@@ -42,14 +60,41 @@ class Variant:
     overrides: tuple[str, ...]
 
 
-def variants(methods: list[str]) -> list[Variant]:
+def variants(methods: list[str], which: tuple[str, ...] = VARIANTS) -> list[Variant]:
     out = []
     for m in methods:
         cls = METHODS.get(m)
-        out.append(Variant(m, "defaults", ()))
-        if cls.official_overrides:
+        if "defaults" in which:
+            out.append(Variant(m, "defaults", ()))
+        if "official" in which and cls.official_overrides:
             out.append(Variant(m, "official", tuple(cls.official_overrides)))
     return out
+
+
+def for_method(method: str, overrides: list[str]) -> list[str]:
+    """The overrides that apply to ``method``'s runs: plain ones, and ``<method>:<override>`` ones unprefixed."""
+    out = []
+    for o in overrides:
+        name, sep, rest = o.partition(":")
+        if not sep or "=" in name:  # no "<method>:" prefix (a value may hold a colon)
+            out.append(o)
+        elif name == method:
+            out.append(rest)
+    return out
+
+
+def same_representation(r1: Any, r2: Any) -> tuple[bool, float]:
+    """Do two fits return the same representation for every image (rows mapped back to the dataset order)?"""
+    if r1.representation is None or r2.representation is None:
+        return False, float("nan")
+    a, b = (np.empty_like(r.representation) for r in (r1, r2))
+    a[r1.info["task_order"]] = r1.representation
+    b[r2.info["task_order"]] = r2.representation
+    if a.shape != b.shape:
+        return False, float("nan")
+    diff = float(np.abs(a - b).max()) if a.size else 0.0
+    scale = float(max(np.abs(a).max(), np.abs(b).max(), 1e-12)) if a.size else 1.0
+    return diff <= 1e-5 * scale, diff
 
 
 def _run(overrides: list[str]) -> list[tuple[dict[str, Any], Any]]:
@@ -58,66 +103,104 @@ def _run(overrides: list[str]) -> list[tuple[dict[str, Any], Any]]:
     return run_with_results(cfg)
 
 
-def _verdict(variant: Variant, dataset: str, check: str, aspect: str, passed: bool, evidence: dict) -> dict:
+def _verdict(variant: Variant, dataset: str, check: str, aspect: str, passed: bool, evidence: dict,
+             applies: bool = True) -> dict:
     return {"method": variant.method, "variant": variant.name, "dataset": dataset, "check": check,
-            "aspect": aspect, "passed": bool(passed), "evidence": json.dumps(evidence, sort_keys=True)}
+            "aspect": aspect, "passed": bool(passed), "applies": bool(applies),
+            "evidence": json.dumps(evidence, sort_keys=True)}
 
 
 def check_dataset(variant: Variant, dataset: str, overrides: list[str], tolerance: float,
-                  swap_margin: float) -> list[dict]:
-    """All three checks of one method variant on one dataset; ``method.*`` overrides apply to it only."""
-    base = [o for o in overrides if not o.startswith("method.")]
-    common = [f"method={variant.method}", f"dataset={dataset}", *overrides, *variant.overrides]
+                  swap_margin: float, checks: tuple[str, ...] = CHECKS, bands: dict | None = None) -> list[dict]:
+    """The checks of one method variant on one dataset; ``method.*`` overrides apply to it only.
+
+    ``bands`` memoises the random-encoder band (k-means rows per aspect) across variants."""
+    base = [o for o in for_method("kmeans_image", overrides) if not o.startswith("method.")]
+    common = [f"method={variant.method}", f"dataset={dataset}", *for_method(variant.method, overrides),
+              *variant.overrides]
+    bands = {} if bands is None else bands
     verdicts = []
     # 1. random encoder vs. k-means on the same random features (same data subset and order settings)
-    band_overrides = [o for o in variant.overrides if o.startswith("data.")]
-    band = {r["aspect"]: r for r, _ in _run(["method=kmeans_image", f"dataset={dataset}", *base, *band_overrides,
-                                              "encoder=tiny_clip_random", "sanity_check=random_encoder_band"])}
-    for row, _ in _run([*common, "encoder=tiny_clip_random", "sanity_check=random_encoder"]):
-        km = band[row["aspect"]]
-        upper = km["nmi"] + 2 * km["nmi_std"] + tolerance
-        verdicts.append(_verdict(variant, dataset, "random_encoder", row["aspect"], row["nmi"] <= upper,
-                                 {"nmi": round(row["nmi"], 4), "kmeans_nmi": round(km["nmi"], 4),
-                                  "band_upper": round(upper, 4)}))
+    if "random_encoder" in checks:
+        band_overrides = [o for o in variant.overrides if o.startswith("data.")]
+        key = (dataset, *base, *band_overrides)
+        if key not in bands:
+            bands[key] = {r["aspect"]: r for r, _ in _run(["method=kmeans_image", f"dataset={dataset}", *base,
+                                                          *band_overrides, "encoder=tiny_clip_random",
+                                                          "sanity_check=random_encoder_band"])}
+        band = bands[key]
+        for row, _ in _run([*common, "encoder=tiny_clip_random", "sanity_check=random_encoder"]):
+            km = band[row["aspect"]]
+            upper = km["nmi"] + 2 * km["nmi_std"] + tolerance
+            verdicts.append(_verdict(variant, dataset, "random_encoder", row["aspect"], row["nmi"] <= upper,
+                                     {"nmi": round(row["nmi"], 4), "kmeans_nmi": round(km["nmi"], 4),
+                                      "band_upper": round(upper, 4)}))
     # 2. order invariance: the variant's own order vs. the other one
     own_sorted = "data.order=sorted" in variant.overrides
     plain = [o for o in common if not o.startswith("data.order=")]
-    shuffled = _run([*plain, "data.order=shuffled", "sanity_check=order_shuffled"])
-    sorted_ = _run([*plain, "data.order=sorted", "sanity_check=order_sorted"])
-    for (r1, f1), (r2, f2) in zip(shuffled, sorted_):
-        p1, p2 = f1.info["partition_dataset_order"], f2.info["partition_dataset_order"]
-        keep = (p1 >= 0) & (p2 >= 0)
-        ari = adjusted_rand_score(p1[keep], p2[keep])
-        verdicts.append(_verdict(variant, dataset, "order_invariance", r1["aspect"], ari >= 0.99,
-                                 {"ari_sorted_vs_shuffled": round(ari, 4), "nmi_shuffled": round(r1["nmi"], 4),
-                                  "nmi_sorted": round(r2["nmi"], 4)}))
+    shuffled = sorted_ = None
+    if "order_invariance" in checks or ("interest_swap" in checks and not own_sorted):
+        shuffled = _run([*plain, "data.order=shuffled", "sanity_check=order_shuffled"])
+    if "order_invariance" in checks or ("interest_swap" in checks and own_sorted):
+        sorted_ = _run([*plain, "data.order=sorted", "sanity_check=order_sorted"])
+    if "order_invariance" in checks:
+        for (r1, f1), (r2, f2) in zip(shuffled, sorted_):
+            p1, p2 = f1.info["partition_dataset_order"], f2.info["partition_dataset_order"]
+            keep = (p1 >= 0) & (p2 >= 0)
+            ari = adjusted_rand_score(p1[keep], p2[keep])
+            same, diff = same_representation(f1, f2)
+            verdicts.append(_verdict(variant, dataset, "order_invariance", r1["aspect"],
+                                     ari >= ORDER_MIN_ARI or same,
+                                     {"ari_sorted_vs_shuffled": round(ari, 4), "nmi_shuffled": round(r1["nmi"], 4),
+                                      "nmi_sorted": round(r2["nmi"], 4), "same_representation": same,
+                                      "representation_max_abs_diff": float(f"{diff:.3g}")}))
     # 3. interest swap, on the variant's own order
-    for row, _ in (sorted_ if own_sorted else shuffled):
-        others = json.loads(row["nmi_other_aspects"])
-        worst = max(others.values()) if others else 0.0
-        verdicts.append(_verdict(variant, dataset, "interest_swap", row["aspect"], row["nmi"] - worst >= swap_margin,
-                                 {"nmi_named": round(row["nmi"], 4), "nmi_other": others}))
+    if "interest_swap" in checks:
+        blind = bool(getattr(METHODS.get(variant.method), "aspect_blind", False))
+        for row, _ in (sorted_ if own_sorted else shuffled):
+            others = json.loads(row["nmi_other_aspects"])
+            worst = max(others.values()) if others else 0.0
+            verdicts.append(_verdict(variant, dataset, "interest_swap", row["aspect"],
+                                     row["nmi"] - worst >= swap_margin,
+                                     {"nmi_named": round(row["nmi"], 4), "nmi_other": others}, applies=not blind))
     return verdicts
 
 
 def summarize(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One line per (method, variant, check): passed on every dataset and aspect?"""
+    """One line per (method, variant, check): passed on every dataset and aspect? Checks that do not apply
+    (``applies`` false: the interest swap of an aspect-blind control) are left out."""
+    if "applies" in verdicts:
+        verdicts = verdicts[verdicts["applies"].astype(bool)]
     return (verdicts.groupby(["method", "variant", "check"])["passed"].agg(["all", "count"])
             .rename(columns={"all": "passed", "count": "cases"}).reset_index())
 
 
-def to_markdown(verdicts: pd.DataFrame, command: str) -> str:
-    lines = ["# mcbench sanity suite", "", f"Made by `{command}`.", "",
+def to_markdown(verdicts: pd.DataFrame, command: str, note: str = "") -> str:
+    lines = ["# mcbench sanity suite", "", f"Made by `{command}`.", *([note] if note else []), "",
+             "Checks (docs/leakage.md): `random_encoder` = NMI on the random-weight tiny CLIP within k-means' band "
+             "on that encoder's features (above it: the method is leaking); `order_invariance` = class-sorted and "
+             "shuffled input give the same partition (ARI ≥ 0.99) or the same representation; `interest_swap` = "
+             "NMI on the named aspect beats every other aspect by the margin. (n) = cases (dataset × aspect); "
+             "n/a = does not apply (an aspect-blind control).", "",
              "| method | variant | " + " | ".join(CHECKS) + " |", "|---|---|" + "---|" * len(CHECKS)]
     summary = summarize(verdicts)
-    for (method, variant), part in summary.groupby(["method", "variant"]):
+    blind = set()
+    if "applies" in verdicts:
+        blind = {(r["method"], r["variant"], r["check"]) for _, r in verdicts[~verdicts["applies"].astype(bool)].iterrows()}
+    pairs = list(dict.fromkeys(zip(verdicts["method"], verdicts["variant"])))
+    for method, variant in sorted(pairs):
+        part = summary[(summary["method"] == method) & (summary["variant"] == variant)]
         marks = {r["check"]: ("pass" if r["passed"] else "**FAIL**") + f" ({r['cases']})" for _, r in part.iterrows()}
+        marks.update({c: "n/a" for m, v, c in blind if (m, v) == (method, variant)})
         lines.append(f"| {method} | {variant} | " + " | ".join(marks.get(c, "–") for c in CHECKS) + " |")
     lines += ["", "## Evidence", "", "| method | variant | dataset | check | aspect | passed | evidence |",
               "|---|---|---|---|---|---|---|"]
     for _, r in verdicts.iterrows():
+        verdict = "yes" if r["passed"] else "**no**"
+        if "applies" in r and not bool(r["applies"]):
+            verdict = f"n/a ({'yes' if r['passed'] else 'no'})"
         lines.append(f"| {r['method']} | {r['variant']} | {r['dataset']} | {r['check']} | {r['aspect']} | "
-                     f"{'yes' if r['passed'] else '**no**'} | `{r['evidence']}` |")
+                     f"{verdict} | `{r['evidence']}` |")
     return "\n".join(lines) + "\n"
 
 
@@ -125,27 +208,42 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mcbench-sanity", description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="all", help="comma-separated method names (default: all registered)")
     parser.add_argument("--datasets", default="synth_shapes,synth_cards,synth_fruit")
-    parser.add_argument("--n", type=int, default=240, help="images per synthetic dataset")
+    parser.add_argument("--variants", default="defaults,official",
+                        help="comma-separated: defaults (the method's own settings), official (its official switches)")
+    parser.add_argument("--checks", default=",".join(CHECKS), help="comma-separated subset of: " + ", ".join(CHECKS))
+    parser.add_argument("--n", type=int, default=None, help=f"images per synthetic dataset (default 240; --fast {FAST_N})")
+    parser.add_argument("--fast", action="store_true",
+                        help=f"the CI setting: --n {FAST_N} and short training ({' '.join(FAST_OVERRIDES)})")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--results", default="results/sanity_runs.csv", help="where the checks' rows go")
     parser.add_argument("--out", default="results", help="folder for sanity.csv and sanity.md")
     parser.add_argument("--tolerance", type=float, default=0.1)
     parser.add_argument("--swap-margin", type=float, default=0.2)
-    parser.add_argument("overrides", nargs="*", help="extra Hydra overrides for every run (e.g. method.epochs=5)")
+    parser.add_argument("overrides", nargs="*",
+                        help="extra Hydra overrides for every run (e.g. dataset.difficulty=medium); "
+                             "<method>:<override> for one method's runs only (e.g. multi_map:method.epochs=5)")
     args = parser.parse_args(argv)
     methods = METHODS.names() if args.methods == "all" else args.methods.split(",")
-    base = [f"dataset.n={args.n}", f"seed={args.seed}", "logger=none", "progress=false", "force=true",
-            f"results_file={args.results}", *args.overrides]
-    verdicts = []
-    for variant in variants(methods):
+    which = tuple(args.variants.split(","))
+    checks = tuple(args.checks.split(","))
+    for name, given, valid in (("--variants", which, VARIANTS), ("--checks", checks, CHECKS)):
+        if not set(given) <= set(valid):
+            parser.error(f"{name}: unknown {', '.join(sorted(set(given) - set(valid)))}; choose from {', '.join(valid)}")
+    n = args.n if args.n is not None else (FAST_N if args.fast else 240)
+    base = [f"dataset.n={n}", f"seed={args.seed}", "logger=none", "progress=false", "force=true",
+            f"results_file={args.results}", *(FAST_OVERRIDES if args.fast else ()), *args.overrides]
+    verdicts: list[dict] = []
+    bands: dict = {}
+    for variant in variants(methods, which):
         for dataset in args.datasets.split(","):
-            verdicts += check_dataset(variant, dataset, base, args.tolerance, args.swap_margin)
+            verdicts += check_dataset(variant, dataset, base, args.tolerance, args.swap_margin, checks, bands)
     df = pd.DataFrame(verdicts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "sanity.csv", df.to_csv(index=False))
     command = "mcbench-sanity " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    write_text_atomic(out / "sanity.md", to_markdown(df, command.strip()))
+    note = f"Every run: `{' '.join(base)}` (rows in `{args.results}`, marked by `sanity_check`)."
+    write_text_atomic(out / "sanity.md", to_markdown(df, command.strip(), note))
     print(summarize(df).to_string(index=False))
 
 

@@ -1,0 +1,74 @@
+"""``mcbench-sanity``: every method's defaults pass the three checks in the fast (CI) setting on the synthetic
+suite, and Multi-MaP's official loop is flagged as leaking on the random-weight encoder (docs/leakage.md)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from mcbench import sanity
+from mcbench.api import METHODS
+from mcbench.leaderboard import sanity_markdown
+
+SYNTHETIC = "synth_shapes,synth_cards,synth_fruit"
+
+
+def _suite(tmp_path, cache_dir, *args: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Run ``mcbench-sanity --fast`` into ``tmp_path``: (verdicts, the checks' result rows)."""
+    results = tmp_path / "sanity_runs.csv"
+    sanity.main(["--fast", "--results", str(results), "--out", str(tmp_path), *args,
+                 f"paths.cache_dir={cache_dir}"])
+    return pd.read_csv(tmp_path / "sanity.csv"), pd.read_csv(results)
+
+
+@pytest.mark.slow
+def test_every_method_default_passes_all_three_checks_on_the_synthetic_suite(tmp_path, cache_dir, tiny_clip):
+    verdicts, rows = _suite(tmp_path, cache_dir, "--variants", "defaults", "--datasets", SYNTHETIC)
+    assert set(verdicts["method"]) == set(METHODS.names())
+    assert set(verdicts["dataset"]) == set(SYNTHETIC.split(","))
+    applies = verdicts[verdicts["applies"]]
+    failed = applies[~applies["passed"]]
+    assert failed.empty, "\n" + failed.to_string()
+    for method, part in applies.groupby("method"):  # every applicable check ran on every dataset and aspect
+        expected = set(sanity.CHECKS) - ({"interest_swap"} if getattr(METHODS.get(method), "aspect_blind", False) else set())
+        assert set(part["check"]) == expected, method
+        assert part.groupby("check").size().eq(7).all(), method  # 3 + 2 + 2 aspects
+    # only the declared aspect-blind control is excused, and only from the interest swap
+    excused = verdicts[~verdicts["applies"]]
+    assert set(excused["method"]) == {"kmeans_image"} and set(excused["check"]) == {"interest_swap"}
+    # the checks' rows are ordinary result rows, marked as sanity rows (the leaderboard leaves them out)
+    assert rows["sanity_check"].notna().all() and (rows["status"] == "ok").all()
+    assert set(rows["sanity_check"]) == {"random_encoder_band", "random_encoder", "order_shuffled", "order_sorted"}
+    md = (tmp_path / "sanity.md").read_text()
+    assert "**FAIL**" not in md and "| kmeans_image | defaults | pass (7) | pass (7) | n/a |" in md
+
+
+@pytest.mark.slow
+def test_multi_map_official_loop_is_flagged_as_leaking_on_the_random_encoder(tmp_path, cache_dir, tiny_clip):
+    verdicts, rows = _suite(tmp_path, cache_dir, "--methods", "multi_map", "--variants", "official",
+                            "--checks", "random_encoder", "--datasets", "synth_fruit")
+    assert set(verdicts["check"]) == {"random_encoder"} and len(verdicts) == 2
+    assert not verdicts["passed"].any(), verdicts.to_string()  # above k-means' band on random features
+    for evidence in verdicts["evidence"].map(json.loads):
+        assert evidence["nmi"] > evidence["band_upper"] + 0.3
+    # the leaderboard shows the failure per method and settings, with a link to the evidence
+    board = sanity_markdown(tmp_path)
+    assert "[sanity.md](sanity.md)" in board and "| multi_map | official | **FAIL** | – | – |" in board
+
+
+def test_method_prefixed_overrides_reach_that_method_only():
+    given = ["seed=1", "multi_map:method.epochs=5", "multi_sub:method.rounds=1", "dataset.root=/a:b"]
+    assert sanity.for_method("multi_map", given) == ["seed=1", "method.epochs=5", "dataset.root=/a:b"]
+    assert sanity.for_method("zeroshot_gpt", given) == ["seed=1", "dataset.root=/a:b"]
+
+
+def test_a_check_that_does_not_apply_is_shown_but_not_counted():
+    rows = [{"method": "kmeans_image", "variant": "defaults", "dataset": "d", "check": c, "aspect": "a",
+             "passed": c != "interest_swap", "applies": c != "interest_swap", "evidence": "{}"} for c in sanity.CHECKS]
+    df = pd.DataFrame(rows)
+    summary = sanity.summarize(df)
+    assert set(summary["check"]) == {"random_encoder", "order_invariance"} and summary["passed"].all()
+    md = sanity.to_markdown(df, "mcbench-sanity")
+    assert "| kmeans_image | defaults | pass (1) | pass (1) | n/a |" in md and "n/a (no)" in md
