@@ -4,7 +4,9 @@ suite, and Multi-MaP's official loop is flagged as leaking on the random-weight 
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -48,20 +50,37 @@ def test_every_method_default_passes_all_three_checks_on_the_synthetic_suite(tmp
 @pytest.mark.slow
 def test_multi_map_official_loop_is_flagged_as_leaking_on_the_random_encoder(tmp_path, cache_dir, tiny_clip):
     verdicts, rows = _suite(tmp_path, cache_dir, "--methods", "multi_map", "--variants", "official",
-                            "--checks", "random_encoder", "--datasets", "synth_fruit")
-    assert set(verdicts["check"]) == {"random_encoder"} and len(verdicts) == 2
-    assert not verdicts["passed"].any(), verdicts.to_string()  # above k-means' band on random features
-    for evidence in verdicts["evidence"].map(json.loads):
+                            "--checks", "random_encoder,order_invariance", "--datasets", "synth_fruit")
+    assert verdicts.groupby("check").size().to_dict() == {"random_encoder": 2, "order_invariance": 2}
+    leak = verdicts[verdicts["check"] == "random_encoder"]
+    assert not leak["passed"].any(), leak.to_string()  # above k-means' band on random features
+    for evidence in leak["evidence"].map(json.loads):
         assert evidence["nmi"] > evidence["band_upper"] + 0.3
+    # the order check compares image by image on the official per-class subset (data.per_class=20)
+    for evidence in verdicts[verdicts["check"] == "order_invariance"]["evidence"].map(json.loads):
+        assert "same_representation" in evidence
+    assert set(rows["per_class"].dropna()) == {20}
     # the leaderboard shows the failure per method and settings, with a link to the evidence
     board = sanity_markdown(tmp_path)
-    assert "[sanity.md](sanity.md)" in board and "| multi_map | official | **FAIL** | – | – |" in board
+    assert "[sanity.md](sanity.md)" in board and "| multi_map | official | **FAIL** |" in board
 
 
 def test_method_prefixed_overrides_reach_that_method_only():
     given = ["seed=1", "multi_map:method.epochs=5", "multi_sub:method.rounds=1", "dataset.root=/a:b"]
     assert sanity.for_method("multi_map", given) == ["seed=1", "method.epochs=5", "dataset.root=/a:b"]
     assert sanity.for_method("zeroshot_gpt", given) == ["seed=1", "dataset.root=/a:b"]
+
+
+def test_representations_are_compared_image_by_image_also_on_a_subset():
+    rng = np.random.default_rng(0)
+    order = rng.permutation(200)[:40]  # a per-class subset: 40 of 200 dataset images, in task order
+    rep = rng.normal(size=(200, 3))
+    fit = lambda o: SimpleNamespace(representation=rep[o], info={"task_order": o})  # noqa: E731
+    assert sanity.same_representation(fit(order), fit(np.sort(order))) == (True, 0.0)
+    other = fit(np.sort(order))
+    other.representation = other.representation + 1e-3
+    assert not sanity.same_representation(fit(order), other)[0]
+    assert not sanity.same_representation(fit(order), fit(np.sort(order)[:-1]))[0]
 
 
 def test_a_check_that_does_not_apply_is_shown_but_not_counted():

@@ -87,11 +87,10 @@ def same_representation(r1: Any, r2: Any) -> tuple[bool, float]:
     """Do two fits return the same representation for every image (rows mapped back to the dataset order)?"""
     if r1.representation is None or r2.representation is None:
         return False, float("nan")
-    a, b = (np.empty_like(r.representation) for r in (r1, r2))
-    a[r1.info["task_order"]] = r1.representation
-    b[r2.info["task_order"]] = r2.representation
-    if a.shape != b.shape:
+    o1, o2 = (np.asarray(r.info["task_order"]) for r in (r1, r2))  # dataset index of each task row
+    if r1.representation.shape != r2.representation.shape or not np.array_equal(np.sort(o1), np.sort(o2)):
         return False, float("nan")
+    a, b = r1.representation[np.argsort(o1)], r2.representation[np.argsort(o2)]  # rows by dataset index
     diff = float(np.abs(a - b).max()) if a.size else 0.0
     scale = float(max(np.abs(a).max(), np.abs(b).max(), 1e-12)) if a.size else 1.0
     return diff <= 1e-5 * scale, diff
@@ -193,6 +192,11 @@ def to_markdown(verdicts: pd.DataFrame, command: str, note: str = "") -> str:
         marks = {r["check"]: ("pass" if r["passed"] else "**FAIL**") + f" ({r['cases']})" for _, r in part.iterrows()}
         marks.update({c: "n/a" for m, v, c in blind if (m, v) == (method, variant)})
         lines.append(f"| {method} | {variant} | " + " | ".join(marks.get(c, "–") for c in CHECKS) + " |")
+    official = sorted({m for m, v in pairs if v == "official"})
+    lines += ["", "`defaults`: the method's own settings (`conf/method/<method>.yaml`, with `conf/method_dataset/` "
+              "where present)." + (" `official`: the method's `official_overrides` on top:" if official else "")]
+    if official:
+        lines += ["", *(f"* {m}: `{' '.join(METHODS.get(m).official_overrides)}`" for m in official)]
     lines += ["", "## Evidence", "", "| method | variant | dataset | check | aspect | passed | evidence |",
               "|---|---|---|---|---|---|---|"]
     for _, r in verdicts.iterrows():
