@@ -116,7 +116,7 @@ def gains_markdown(table: pd.DataFrame, metric: str = "nmi") -> str:
              "includes 0 is reported as no gain.", "",
              "| dataset | setting | aspect | method | seeds | " + " | ".join(f"vs {b}" for b in bases) + " |",
              "|---|---|---|---|---|" + "---|" * len(bases)]
-    for key, part in table.groupby(keys, sort=True):
+    for key, part in sorted(table.groupby(keys), key=lambda kv: _setting_order(kv[0])):
         dataset, setting, aspect, method, variant = key
         by_base = {r["baseline"]: r for _, r in part.iterrows()}
         cells = []
@@ -148,6 +148,15 @@ def _cell(mean: float, std: float, n: int) -> str:
 
 
 ORACLE_WORDS = "class_names"
+LEVELS = ("easy", "medium", "hard")
+
+
+def _setting_order(key: tuple) -> tuple:
+    """Sort key for (dataset, setting, ...): difficulty levels in their own order, not alphabetically."""
+    dataset, setting, *rest = key
+    level = str(setting).split()[0] if str(setting).split() else ""
+    rank = LEVELS.index(level) if level in LEVELS else len(LEVELS)
+    return (str(dataset), rank, str(setting), *map(str, rest))
 
 
 def to_markdown(board: pd.DataFrame, metric: str = "nmi") -> str:
@@ -161,7 +170,8 @@ def to_markdown(board: pd.DataFrame, metric: str = "nmi") -> str:
              "(oracle columns, which are given the true class names, excluded). Published numbers are in the "
              "`reported` columns of leaderboard.csv, never mixed with ours.", ""]
     board = board.assign(label=board["method"] + board["variant"].map(lambda v: f" [{v}]" if v else ""))
-    for (dataset, setting, encoder), group in board.groupby(["dataset", "setting", "encoder"], dropna=False):
+    groups = board.groupby(["dataset", "setting", "encoder"], dropna=False)
+    for (dataset, setting, encoder), group in sorted(groups, key=lambda kv: _setting_order(kv[0])):
         ref = group[group["words_source"] == ORACLE_WORDS].assign(label=lambda d: d["label"] + " (oracle)")
         others = group[group["words_source"] != ORACLE_WORDS]
         tables = [(words, pd.concat([part, ref])) for words, part in others.groupby("words_source", dropna=False)]
@@ -240,9 +250,6 @@ def plot_bars(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[P
         plt.close(fig)
         written.append(path)
     return written
-
-
-LEVELS = ("easy", "medium", "hard")
 
 
 def plot_levels(board: pd.DataFrame, out_dir: Path, metric: str = "nmi") -> list[Path]:
