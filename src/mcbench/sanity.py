@@ -40,11 +40,14 @@ from sklearn.metrics import adjusted_rand_score
 import mcbench.paths  # noqa: F401  (config resolver)
 from mcbench.api import METHODS
 from mcbench.atomic import write_text_atomic
-from mcbench.run import run_with_results
+from mcbench.run import ConfigError, run_with_results
 
 CHECKS = ("random_encoder", "order_invariance", "interest_swap")
 VARIANTS = ("defaults", "official")
 #: ``--fast`` (CI): fewer images and epochs; ``<method>:`` overrides apply to that method only
+#: images per synthetic dataset: 13 classes (synth_cards/number) x 20, so the official variants' per-class
+#: subset (``data.per_class=20``) exists on every aspect
+DEFAULT_N = 260
 FAST_N = 80
 FAST_OVERRIDES = (
     "multi_map:method.epochs=5",
@@ -215,7 +218,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--variants", default="defaults,official",
                         help="comma-separated: defaults (the method's own settings), official (its official switches)")
     parser.add_argument("--checks", default=",".join(CHECKS), help="comma-separated subset of: " + ", ".join(CHECKS))
-    parser.add_argument("--n", type=int, default=None, help=f"images per synthetic dataset (default 240; --fast {FAST_N})")
+    parser.add_argument("--n", type=int, default=None, help=f"images per synthetic dataset (default {DEFAULT_N}; --fast {FAST_N})")
     parser.add_argument("--fast", action="store_true",
                         help=f"the CI setting: --n {FAST_N} and short training ({' '.join(FAST_OVERRIDES)})")
     parser.add_argument("--seed", type=int, default=0)
@@ -233,14 +236,17 @@ def main(argv: list[str] | None = None) -> None:
     for name, given, valid in (("--variants", which, VARIANTS), ("--checks", checks, CHECKS)):
         if not set(given) <= set(valid):
             parser.error(f"{name}: unknown {', '.join(sorted(set(given) - set(valid)))}; choose from {', '.join(valid)}")
-    n = args.n if args.n is not None else (FAST_N if args.fast else 240)
+    n = args.n if args.n is not None else (FAST_N if args.fast else DEFAULT_N)
     base = [f"dataset.n={n}", f"seed={args.seed}", "logger=none", "progress=false", "force=true",
             f"results_file={args.results}", *(FAST_OVERRIDES if args.fast else ()), *args.overrides]
     verdicts: list[dict] = []
     bands: dict = {}
     for variant in variants(methods, which):
         for dataset in args.datasets.split(","):
-            verdicts += check_dataset(variant, dataset, base, args.tolerance, args.swap_margin, checks, bands)
+            try:
+                verdicts += check_dataset(variant, dataset, base, args.tolerance, args.swap_margin, checks, bands)
+            except ConfigError as error:  # e.g. too few images per class for an official per-class subset
+                parser.exit(2, f"mcbench-sanity: {variant.method} ({variant.name}) on {dataset}: {error}\n")
     df = pd.DataFrame(verdicts)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
