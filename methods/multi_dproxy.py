@@ -410,7 +410,7 @@ class MultiDProxy(ProxyMethod):
     """Multi-DProxy: dynamic candidate pool, softmax proxies, gated cross-modal fusion, k-means on F."""
 
     Config = MultiDProxyConfig
-    version = 2  # 2: trains in an order of the images' own (order-equivariant)
+    version = 3  # 2: trains in an order of the images' own (order-equivariant); 3: concat keeps L_a alive
     implementation = "reimplementation (paper)"
 
     def __init__(self, config: MultiDProxyConfig | None = None) -> None:
@@ -486,8 +486,10 @@ class MultiDProxy(ProxyMethod):
                 t0 = text.encode(w)
                 vb = v[batch]
                 fused, stats = fuse(t0, vb)
-                terms = {"l_a": loss_align(fused if cfg.align_target == "fused" else as_fused(t0, "text"),
-                                           as_fused(vb, "visual"))}
+                # text target: cos(T⁰_i, v_i) in CLIP's joint space, whatever the fusion (in F's space a concat
+                # puts the two in different halves, where the cosine is always 0 and L_a gives no gradient)
+                terms = {"l_a": loss_align(t0, vb) if cfg.align_target == "text"
+                         else loss_align(fused, as_fused(vb, "visual"))}
                 terms["l_u"] = loss_user(w, pool.centroid)
                 if cfg.use_lc:
                     terms["l_c"] = loss_contrast(fused, as_fused(t0, "text"), cfg.sigma, cfg.lc_mode,
