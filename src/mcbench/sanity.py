@@ -40,6 +40,7 @@ from sklearn.metrics import adjusted_rand_score
 import mcbench.paths  # noqa: F401  (config resolver)
 from mcbench.api import METHODS
 from mcbench.atomic import write_text_atomic
+from mcbench.identity import git_commit
 from mcbench.run import ConfigError, run_with_results
 
 CHECKS = ("random_encoder", "order_invariance", "interest_swap")
@@ -252,7 +253,8 @@ def main(argv: list[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "sanity.csv", df.to_csv(index=False))
     command = "mcbench-sanity " + " ".join(argv if argv is not None else __import__("sys").argv[1:])
-    note = f"Every run: `{' '.join(base)}` (rows in `{args.results}`, marked by `sanity_check`)."
+    note = (f"Every run: `{' '.join(base)}` (rows in `{args.results}`, marked by `sanity_check`). "
+            f"Code: git commit `{git_commit()}`.")
     write_text_atomic(out / "sanity.md", to_markdown(df, command.strip(), note))
     print(summarize(df).to_string(index=False))
 
