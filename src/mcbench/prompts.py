@@ -48,7 +48,7 @@ class ProxyPrompt:
 
 
 def _plain_block(block: torch.nn.Module) -> bool:
-    """An open_clip ``ResidualAttentionBlock`` with standard batch-first self-attention (what the cache reimplements)."""
+    """An open_clip ``ResidualAttentionBlock`` with plain batch-first self-attention (what the cache reimplements)."""
     attn = getattr(block, "attn", None)
     return (type(block).__name__ == "ResidualAttentionBlock" and not hasattr(block, "ln_1_kv")
             and isinstance(attn, torch.nn.MultiheadAttention) and attn.batch_first and attn._qkv_same_embed_dim

@@ -1,0 +1,75 @@
+"""The one benchmark command: ``python -m benchmarks.run [--quick] [--sections ...] [--out results]``.
+
+Writes ``<out>/benchmarks.json`` (every number, the machine, versions, date and load average) and
+``<out>/benchmarks.md`` (the same as tables). Full settings by default; ``--quick`` is a smoke version (tiny
+sizes, one repeat) whose numbers are not for reading, only for checking that everything runs.
+"""
+
+from __future__ import annotations
+
+import mcbench  # noqa: F401  (first: sets OMP_WAIT_POLICY=PASSIVE before torch starts its threads, as the CLI does)
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from benchmarks import report, sections
+from benchmarks.common import REPO, load_average, machine, now
+
+SECTIONS = ("extraction", "methods", "side_by_side", "sweep", "scaling")
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, one repeat (the test's smoke run)")
+    parser.add_argument("--sections", default=",".join(SECTIONS), help=f"comma list of: {', '.join(SECTIONS)}")
+    parser.add_argument("--out", default=str(REPO / "results"), help="folder for benchmarks.json and benchmarks.md")
+    parser.add_argument("--device", default="auto",
+                        help="auto | cpu | cuda (the methods' device; extraction adds cuda whenever present)")
+    parser.add_argument("--repeats", type=int, default=None, help="repeats per timing (median reported)")
+    args = parser.parse_args(argv)
+    chosen = [x.strip() for x in args.sections.split(",") if x.strip()]
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown:
+        parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    settings = sections.Settings.quick_settings(args.device) if args.quick else sections.Settings(device=args.device)
+    if args.repeats:
+        settings.repeats = args.repeats
+    threads = sections._cpu_threads()
+    out: dict[str, Any] = {
+        "schema": 1,
+        "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "quick": settings.quick,
+        "date": now(),
+        "machine": machine(),
+        "shared_machine_note": "other jobs may run on this machine; see load_average (1, 5, 15 min) per section",
+        "load_average": {"start": load_average()},
+        "torch_threads": threads,
+        "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
+        "sections_s": {},
+    }
+    for name in chosen:
+        print(f"[benchmarks] {name} ...", flush=True)
+        before = load_average()
+        start = time.perf_counter()
+        out[name] = getattr(sections, name)(settings)
+        torch.set_num_threads(threads)  # a section may have built encoders; keep the runner's thread count
+        out["sections_s"][name] = round(time.perf_counter() - start, 1)
+        out["load_average"][name] = {"before": before, "after": load_average()}
+        print(f"[benchmarks] {name}: {out['sections_s'][name]} s", flush=True)
+    out["load_average"]["end"] = load_average()
+    folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "benchmarks.json").write_text(json.dumps(out, indent=1) + "\n")
+    (folder / "benchmarks.md").write_text(report.markdown(out))
+    print(f"[benchmarks] wrote {folder / 'benchmarks.json'} and {folder / 'benchmarks.md'}")
+    return out
+
+
+if __name__ == "__main__":
+    main()

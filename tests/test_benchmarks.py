@@ -1,0 +1,64 @@
+"""The benchmark command runs end to end (``--quick``) and writes the JSON and Markdown it promises.
+Structure and equalities only: no wall-clock assertions (the machine may be shared)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcbench.encoders import PRETRAINED_DIR
+
+REPO = Path(__file__).resolve().parent.parent
+
+SECTIONS = ("extraction", "methods", "side_by_side", "sweep", "scaling")
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    if not (PRETRAINED_DIR / "mcbench-tiny-clip.safetensors").is_file():
+        pytest.skip("the tiny CLIP weights are not built yet")
+    out = tmp_path_factory.mktemp("bench")
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--device", "cpu", "--out", str(out)],
+                          cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads((out / "benchmarks.json").read_text()), (out / "benchmarks.md").read_text()
+
+
+@pytest.mark.slow
+def test_quick_run_records_machine_versions_date_and_load(quick):
+    data, _ = quick
+    assert data["quick"] is True and data["schema"] == 1 and data["date"]
+    assert data["machine"]["cores"] >= 1 and data["machine"]["versions"]["torch"]
+    assert len(data["load_average"]["start"]) == 3
+    assert set(SECTIONS) <= set(data) and set(SECTIONS) == set(data["sections_s"])
+
+
+@pytest.mark.slow
+def test_quick_run_has_every_section_with_its_numbers(quick):
+    data, md = quick
+    assert {r["encoder"] for r in data["extraction"]} == {"tiny_clip", "vit_b32"}
+    assert all(r["images_per_s"] > 0 for r in data["extraction"])
+    rows = data["methods"]["rows"]
+    assert {r["method"] for r in rows} == {"multi_map", "multi_sub", "multi_dproxy"}
+    assert all(r["fit_s"] > 0 and r["epochs"] > 0 and r["peak_rss_mib"] >= 0 for r in rows)
+    assert {r["method"] for r in data["side_by_side"]["rows"]} == {"multi_map", "multi_sub", "multi_dproxy"}
+    assert {r["encoder"] for r in data["side_by_side"]["text_pass"]} == {"tiny_clip", "vit_b32"}
+    runs = data["sweep"]["runs"]
+    assert set(runs) == {"serial", "parallel"}
+    # 3 methods x the 3 aspects of synth_shapes
+    assert all(r["returncode"] == 0 and r["tasks_ok"] == 9 for r in runs.values())
+    assert {r["method"] for r in data["scaling"]["n_images"]} == {"multi_map", "multi_sub", "multi_dproxy"}
+    assert len(data["scaling"]["n_words"]) == 3 * len(data["settings"]["scaling_words"])
+    for heading in ("Feature extraction", "Side by side", "A whole sweep", "Growth with N"):
+        assert heading in md
+
+
+@pytest.mark.slow
+def test_official_style_loops_compute_the_methods_results(quick):
+    """Same mathematics, other execution: the NMIs agree (Multi-MaP and Multi-DProxy exactly the same run)."""
+    data, _ = quick
+    for row in data["side_by_side"]["rows"]:
+        assert row["equal_nmi"] and row.get("equal_nmi_same_batch", True), row
+        assert row["speedup"] > 0
