@@ -1,7 +1,6 @@
 """Multi-DProxy's ablation table: NMI per ablation x dataset x aspect, mean ± std over seeds.
 
-    .venv/bin/mcbench -m experiment=multi_dproxy_ablations seed=0,1,2 logger=none progress=false \
-        results_file=results/dproxy_ablations.csv
+    .venv/bin/mcbench -m experiment=multi_dproxy_ablations seed=0,1,2 logger=none progress=false
     .venv/bin/python scripts/dproxy_ablations.py results/dproxy_ablations.csv results/dproxy_ablations.md
 
 Reads the rows the experiment wrote (multi_dproxy, status ok, no sanity rows); the ablation is the one
@@ -82,8 +81,10 @@ def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     src = argv[0] if argv else "results/dproxy_ablations.csv"
     out = Path(argv[1]) if len(argv) > 1 else Path(src).with_suffix(".md")
-    command = ("mcbench -m experiment=multi_dproxy_ablations seed=" +
-               ",".join(map(str, sorted(pd.read_csv(src)["seed"].unique()))) + f" results_file={src}")
+    seeds = ",".join(map(str, sorted(pd.read_csv(src)["seed"].unique())))
+    command = f"mcbench -m experiment=multi_dproxy_ablations seed={seeds} logger=none progress=false"
+    if Path(src) != Path("results/dproxy_ablations.csv"):  # the experiment's own results_file
+        command += f" results_file={src}"
     text = to_markdown(load(src), command)
     out.write_text(text)
     print(text)
