@@ -207,12 +207,18 @@ def sanity_markdown(out_dir: Path) -> str:
         return ""
     from mcbench.sanity import CHECKS, summarize
 
-    summary = summarize(pd.read_csv(path))
+    verdicts = pd.read_csv(path)
+    summary = summarize(verdicts)
+    blind = set()
+    if "applies" in verdicts:  # checks that do not apply (the interest swap of an aspect-blind control)
+        off = verdicts[~verdicts["applies"].astype(bool)]
+        blind = set(zip(off["method"], off["variant"], off["check"]))
     lines = ["## Sanity checks", "", "Evidence: [sanity.md](sanity.md) (`mcbench-sanity`). A method above the "
              "random-encoder band is flagged as leaking.", "",
              "| method | settings | " + " | ".join(CHECKS) + " |", "|---|---|" + "---|" * len(CHECKS)]
     for (method, variant), part in summary.groupby(["method", "variant"]):
         marks = {r["check"]: "pass" if r["passed"] else "**FAIL**" for _, r in part.iterrows()}
+        marks.update({c: "n/a" for m, v, c in blind if (m, v) == (method, variant) and c not in marks})
         lines.append(f"| {method} | {variant} | " + " | ".join(marks.get(c, "–") for c in CHECKS) + " |")
     return "\n".join(lines) + "\n"
 
