@@ -5,7 +5,8 @@ Each loop computes the same mathematics as the method's own ``fit`` (the method'
 hyperparameters, seeded generators and readout) and changes only how the work is done:
 
 * no feature cache: the images are preprocessed and run through the frozen image tower in the loop
-  (Multi-MaP: once per run, as the released ``main.py`` does; Multi-Sub: on every step, through the trainable
+  (Multi-MaP: twice per run, for the features and inside the zero-shot ``model(img, text)`` call, as the
+  released ``main.py`` does; Multi-Sub: on every step, through the trainable
   projection; Multi-DProxy: on every mini-batch of every epoch, as a DataLoader-driven loop does);
 * full-context text passes: the prompt is tokenized to the whole context (77 tokens for ViT-B/32, 32 for the
   tiny CLIP) and the proxy is put at ``*`` by a Python loop over the batch's images
@@ -37,7 +38,8 @@ from mcbench.methods.multi_sub import MultiSub, clustering_loss
 from mcbench.prompts import ProxyPrompt
 
 OFFICIAL_BATCH = {"multi_map": 20, "multi_sub": 50, "multi_dproxy": None}  # None: no official code, method's own
-IMAGE_PASS = {"multi_map": "once per run", "multi_sub": "every step (through the trainable projection)",
+IMAGE_PASS = {"multi_map": "twice per run (features, zero-shot call)",
+              "multi_sub": "every step (through the trainable projection)",
               "multi_dproxy": "every mini-batch of every epoch"}
 IMAGE_BATCH = 50  # the released code's hard-coded image batch
 
@@ -89,10 +91,11 @@ def with_features(task: ClusteringTask, features: ImageFeatures) -> ClusteringTa
 
 def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batch_size: int | None = None
               ) -> FitResult:
-    """Multi-MaP as the released ``main.py`` runs it: images encoded once per run, batches of 20, full-context
-    prompts filled per image, CLIP gradients computed. Same loss terms and Adagrad as ``MultiMaP.fit``
-    (every term is per image and Adagrad normalises each row, so the batch size does not change the
-    proxies when weight decay is 0: tests/test_multi_map.py)."""
+    """Multi-MaP as the released ``main.py`` runs it: the image tower over all images for the features and again
+    inside the zero-shot ``model(img, text)`` call, batches of 20, full-context prompts filled per image, CLIP
+    gradients computed, and every 10 epochs the prompt embeddings of all images (computed there, never used).
+    Same loss terms and Adagrad as ``MultiMaP.fit`` (every term is per image and Adagrad normalises each row, so
+    the batch size does not change the proxies when weight decay is 0: tests/test_multi_map.py)."""
     c = dataclasses.replace(method.config, batch_size=batch_size or OFFICIAL_BATCH["multi_map"])
     m = MultiMaP(c)
     enc = task.encoder
@@ -101,7 +104,7 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
     x = task.features.embeddings
     tokens = enc.tokenize([task.prompt] * task.n)  # full context, once per run
     slot = enc.slot_token_id
-    z = m._reference_words(task)
+    z = m._reference_words(with_features(task, encode_images(enc, images)))  # zero-shot: a second image pass
     word_vecs = m._word_vectors(task, list(task.reference_words))
     concept = m._word_vectors(task, [task.concept])[0]
     anchors = word_vecs[z]
@@ -111,7 +114,7 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
     gen = task.generator()
     history = []
     with trainable_encoder(enc):
-        for _ in range(c.epochs):
+        for epoch in range(c.epochs):
             sums = {"loss": 0.0, "align": 0.0, "concept": 0.0, "reference": 0.0}
             batches = m._batches(task, gen)
             for idx in batches:
@@ -130,6 +133,10 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
                                    ("reference", reference_term)):
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
+            if (epoch + 1) % 10 == 0:  # the released loop's unused ``clip_embeddings`` of all images
+                with torch.no_grad():
+                    for idx in torch.arange(task.n).split(c.batch_size):
+                        official_prompt_encode(enc, tokens[idx], slot, proxies[idx], c.official_text_encoder)
     full = ProxyPrompt(enc, task.prompt, official=c.official_text_encoder, truncate=False)
     return m._readout(task, full, proxies.detach(), z, history)
 

@@ -6,13 +6,15 @@ from typing import Any
 
 OFFICIAL_STYLE = {
     "multi_map": (
-        "the released `main.py` (research notes §2.2): the images preprocessed and encoded by the image tower "
-        "once per run (batches of 50, no feature cache); the prompt tokenized to the full context and the proxy "
-        "put at `*` by a Python loop over the batch (`encode_text_with_learnt_tokens`); every CLIP parameter "
-        "keeps `requires_grad=True`, so each backward pass also computes the text tower's weight gradients; "
-        "batch 20 (`parse.py`). Same losses (`alignment_loss`, `constraint_loss`), Adagrad, step size, "
-        "zero-shot start and readout as `MultiMaP.fit`. With weight decay 0 the batch size does not change the "
-        "proxies (per-image terms, Adagrad per row; tests/test_multi_map.py), so both NMIs must agree."
+        "the released `main.py` (research notes §2.2): the images preprocessed and run through the image tower "
+        "for the features (batches of 50, no feature cache) and again inside the zero-shot `model(img, text)` "
+        "call; the prompt tokenized to the full context and the proxy put at `*` by a Python loop over the batch "
+        "(`encode_text_with_learnt_tokens`); every CLIP parameter keeps `requires_grad=True`, so each backward "
+        "pass also computes the text tower's weight gradients; every 10 epochs the prompt embeddings of all "
+        "images (computed, never used); batch 20 (`parse.py`). Same losses (`alignment_loss`, "
+        "`constraint_loss`), Adagrad, step size, zero-shot start and readout as `MultiMaP.fit`. With weight "
+        "decay 0 the batch size does not change the proxies (per-image terms, Adagrad per row; "
+        "tests/test_multi_map.py), so both NMIs must agree."
     ),
     "multi_sub": (
         "the released `main.py` as far as it can run (research notes §3.2; it cannot run as released): every "
@@ -187,8 +189,8 @@ def _bounds(sb: dict[str, Any]) -> str:
             tiny, vit = text.get("tiny_clip"), text.get("vit_b32")
             lines.append(
                 f"* **multi_map** ({low}x at the lowest; {low_core}x without the shared k-means protocol of up to "
-                f"{protocol} s): the two loops differ in the text pass only (the image tower runs once in both; ours "
-                "reads it from the cache). Per image, the official-style text step costs "
+                f"{protocol} s): the loops differ mostly in the text pass (the official-style loop's two image "
+                "passes are a small share). Per image, the official-style text step costs "
                 + (f"{tiny['ratio']}x ours with the tiny CLIP (context {tiny['context']} against {tiny['rows_ours']} "
                    "rows run)" if tiny else "")
                 + (f" and {vit['ratio']}x with ViT-B/32 (context {vit['context']})" if vit else "")
