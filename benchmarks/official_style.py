@@ -294,8 +294,8 @@ def multi_dproxy(method: dp.MultiDProxy, task: ClusteringTask, images: torch.Ten
             t0 = text.encode(w)
             vb = visual(batch)
             fused, stats = fuse(t0, vb)
-            terms = {"l_a": dp.loss_align(fused if cfg.align_target == "fused" else as_fused(t0, "text"),
-                                          as_fused(vb, "visual"))}
+            terms = {"l_a": dp.loss_align(t0, vb) if cfg.align_target == "text"
+                     else dp.loss_align(fused, as_fused(vb, "visual"))}  # as MultiDProxy v3
             terms["l_u"] = dp.loss_user(w, pool.centroid)
             if cfg.use_lc:
                 terms["l_c"] = dp.loss_contrast(fused, as_fused(t0, "text"), cfg.sigma, cfg.lc_mode,
