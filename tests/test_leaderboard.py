@@ -90,3 +90,13 @@ def test_a_plot_per_dataset_shows_each_level(tmp_path):
     build(tmp_path / "runs.csv", tmp_path / "out")
     assert (tmp_path / "out" / "plots" / "synth_cards-tiny_clip-levels.png").is_file()
     assert len(list((tmp_path / "out" / "plots").glob("*.png"))) == 4  # a bar chart per level + the level plot
+
+
+def test_float_noise_is_no_change_not_a_gain(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    for seed in range(3):
+        store.append(_row("zeroshot_gpt", "suits", seed, 0.5))
+        store.append(_row("multi_map", "suits", seed, 0.5 + 1e-9))
+    build(tmp_path / "runs.csv", tmp_path / "out", plots=False)
+    g = pd.read_csv(tmp_path / "out" / "gains.csv").set_index("method")
+    assert g.loc["multi_map", "verdict"] == "no change (same as the baseline)"
