@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="auto",
                         help="auto | cpu | cuda (the methods' device; extraction adds cuda whenever present)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per timing (median reported)")
+    parser.add_argument("--update", action="store_true",
+                        help="keep the other sections of an existing <out>/benchmarks.json, rerun only --sections")
     args = parser.parse_args(argv)
     chosen = [x.strip() for x in args.sections.split(",") if x.strip()]
     unknown = sorted(set(chosen) - set(SECTIONS))
@@ -41,6 +43,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if args.repeats:
         settings.repeats = args.repeats
     threads = sections._cpu_threads()
+    folder = Path(args.out)
+    old = folder / "benchmarks.json"
+    kept = json.loads(old.read_text()) if args.update and old.exists() else {}
+    if kept and kept.get("quick") != settings.quick:
+        parser.error("--update mixes a --quick run with a full one; rerun every section instead")
     out: dict[str, Any] = {
         "schema": 1,
         "command": "python -m benchmarks.run " + " ".join(argv if argv is not None else sys.argv[1:]),
@@ -52,7 +59,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "torch_threads": threads,
         "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
         "sections_s": {},
+        "sections_date": {},
     }
+    if kept:
+        out["updated_from"] = {"command": kept["command"], "date": kept["date"]}
+    for name in SECTIONS:  # --update: sections not rerun stay as they were measured
+        if name in kept and name not in chosen:
+            out[name] = kept[name]
+            out["sections_s"][name] = kept.get("sections_s", {}).get(name)
+            out["sections_date"][name] = kept.get("sections_date", {}).get(name, kept["date"])
+            if name in kept.get("load_average", {}):
+                out["load_average"][name] = kept["load_average"][name]
     for name in chosen:
         print(f"[benchmarks] {name} ...", flush=True)
         before = load_average()
@@ -60,10 +77,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out[name] = getattr(sections, name)(settings)
         torch.set_num_threads(threads)  # a section may have built encoders; keep the runner's thread count
         out["sections_s"][name] = round(time.perf_counter() - start, 1)
+        out["sections_date"][name] = now()
         out["load_average"][name] = {"before": before, "after": load_average()}
         print(f"[benchmarks] {name}: {out['sections_s'][name]} s", flush=True)
     out["load_average"]["end"] = load_average()
-    folder = Path(args.out)
+    out = {**{k: v for k, v in out.items() if k not in SECTIONS}, **{k: out[k] for k in SECTIONS if k in out}}
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "benchmarks.json").write_text(json.dumps(out, indent=1) + "\n")
     (folder / "benchmarks.md").write_text(report.markdown(out))

@@ -23,12 +23,12 @@ def quick(tmp_path_factory):
     proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--device", "cpu", "--out", str(out)],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads((out / "benchmarks.json").read_text()), (out / "benchmarks.md").read_text()
+    return json.loads((out / "benchmarks.json").read_text()), (out / "benchmarks.md").read_text(), out
 
 
 @pytest.mark.slow
 def test_quick_run_records_machine_versions_date_and_load(quick):
-    data, _ = quick
+    data, _, _ = quick
     assert data["quick"] is True and data["schema"] == 1 and data["date"]
     assert data["machine"]["cores"] >= 1 and data["machine"]["versions"]["torch"]
     assert len(data["load_average"]["start"]) == 3
@@ -37,7 +37,7 @@ def test_quick_run_records_machine_versions_date_and_load(quick):
 
 @pytest.mark.slow
 def test_quick_run_has_every_section_with_its_numbers(quick):
-    data, md = quick
+    data, md, _ = quick
     assert {r["encoder"] for r in data["extraction"]} == {"tiny_clip", "vit_b32"}
     assert all(r["images_per_s"] > 0 for r in data["extraction"])
     rows = data["methods"]["rows"]
@@ -58,7 +58,19 @@ def test_quick_run_has_every_section_with_its_numbers(quick):
 @pytest.mark.slow
 def test_official_style_loops_compute_the_methods_results(quick):
     """Same mathematics, other execution: the NMIs agree (Multi-MaP and Multi-DProxy exactly the same run)."""
-    data, _ = quick
+    data, _, _ = quick
     for row in data["side_by_side"]["rows"]:
         assert row["equal_nmi"] and row.get("equal_nmi_same_batch", True), row
         assert row["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_update_reruns_only_the_named_sections(quick):
+    data, _, out = quick
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--device", "cpu", "--out", str(out),
+                           "--sections", "scaling", "--update"], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    again = json.loads((out / "benchmarks.json").read_text())
+    assert all(again[name] == data[name] for name in SECTIONS if name != "scaling")
+    assert set(again["sections_date"]) == set(SECTIONS)
+    assert again["updated_from"]["date"] == data["date"]
