@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU checks of docs/gpu.md, for a machine with a CUDA GPU: the cuda-marked tests, a timed synthetic sweep on
-# the GPU, and the extraction benchmark (tiny CLIP and ViT-B-32 with random weights). Writes results/gpu/.
+# the GPU, and the extraction and per-method benchmarks on the GPU (tiny CLIP and ViT-B-32 with random weights).
+# Writes results/gpu/.
 #   bash scripts/gpu_checks.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,3 +17,4 @@ start=$(date +%s.%N)
 end=$(date +%s.%N)
 python3 -c "import json,sys; json.dump({'sweep': '3 methods x 3 synthetic datasets x 3 seeds, device=cuda', 'wall_s': round($end - $start, 1)}, open('$out/sweep_time.json', 'w'), indent=1)"
 cat "$out/sweep_time.json"
+.venv/bin/python -m benchmarks.run --sections extraction,methods --device cuda --out "$out"
