@@ -33,7 +33,7 @@ from torch import nn
 from mcbench.api import ClusteringTask, FitResult, ImageFeatures
 from mcbench.encoders import ClipEncoder
 from mcbench.methods import multi_dproxy as dp
-from mcbench.methods.multi_map import MultiMaP, alignment_loss, constraint_loss
+from mcbench.methods.multi_map import MultiMaP, alignment_loss
 from mcbench.methods.multi_sub import MultiSub, clustering_loss
 from mcbench.prompts import ProxyPrompt
 
@@ -120,17 +120,11 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
             for idx in batches:
                 w = proxies[idx]
                 t = official_prompt_encode(enc, tokens[idx], slot, w, c.official_text_encoder)
-                align = alignment_loss(x[idx], F.normalize(t, dim=-1))
-                concept_term = constraint_loss(w, concept.expand_as(w))
-                reference_term = constraint_loss(w, anchors[idx])
-                loss = align + c.alpha * concept_term + c.beta * reference_term
-                if c.decay_scope == "batch" and c.weight_decay:
-                    loss = loss + 0.5 * c.weight_decay * (w ** 2).sum()
+                loss, terms = method.batch_objective(x[idx], F.normalize(t, dim=-1), w, concept, anchors[idx])
                 optimizer.zero_grad(set_to_none=False)
                 loss.backward()
                 optimizer.step()
-                for key, value in (("loss", loss), ("align", align), ("concept", concept_term),
-                                   ("reference", reference_term)):
+                for key, value in terms.items():
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
             if (epoch + 1) % 10 == 0:  # the released loop's unused ``clip_embeddings`` of all images
@@ -266,11 +260,7 @@ def multi_dproxy(method: dp.MultiDProxy, task: ClusteringTask, images: torch.Ten
             return torch.cat([t0, vis], dim=-1), {}
         return fusion(vis, t0)
 
-    def as_fused(x: torch.Tensor, slot: str) -> torch.Tensor:
-        if fusion is not None or cfg.modality != "fused":
-            return x
-        zero = torch.zeros_like(x)
-        return torch.cat([x, zero] if slot == "text" else [zero, x], dim=-1)
+    concat = fusion is None and cfg.modality == "fused"
 
     @torch.no_grad()
     def full_pass() -> tuple[torch.Tensor, torch.Tensor]:
@@ -294,15 +284,8 @@ def multi_dproxy(method: dp.MultiDProxy, task: ClusteringTask, images: torch.Ten
             t0 = text.encode(w)
             vb = visual(batch)
             fused, stats = fuse(t0, vb)
-            terms = {"l_a": dp.loss_align(t0, vb) if cfg.align_target == "text"
-                     else dp.loss_align(fused, as_fused(vb, "visual"))}  # as MultiDProxy v3
-            terms["l_u"] = dp.loss_user(w, pool.centroid)
-            if cfg.use_lc:
-                terms["l_c"] = dp.loss_contrast(fused, as_fused(t0, "text"), cfg.sigma, cfg.lc_mode,
-                                                None if pseudo is None else pseudo[batch], hard)
-            else:
-                terms["l_c"] = fused.sum() * 0
-            loss = terms["l_a"] + alpha * terms["l_u"] + beta * terms["l_c"]
+            loss, terms = dp.batch_objective(cfg, w, t0, vb, fused, concat, pool.centroid,
+                                             None if pseudo is None else pseudo[batch], hard, alpha, beta)
             if epoch_f is None:
                 epoch_f = fused.new_empty(n, fused.shape[1])
             epoch_f[batch] = fused.detach()

@@ -402,6 +402,31 @@ def image_order(embeddings: torch.Tensor) -> torch.Tensor:
     return torch.argsort(x @ direction, stable=True)
 
 
+def as_fused(x: torch.Tensor, slot: str, concat: bool) -> torch.Tensor:
+    """A joint-space vector placed in F's space (concat: its own half, the other half zero)."""
+    if not concat:
+        return x
+    zero = torch.zeros_like(x)
+    return torch.cat([x, zero] if slot == "text" else [zero, x], dim=-1)
+
+
+def batch_objective(cfg: MultiDProxyConfig, w: torch.Tensor, t0: torch.Tensor, v: torch.Tensor, fused: torch.Tensor,
+                    concat: bool, centroid: torch.Tensor, pseudo: torch.Tensor | None, hard: int, alpha: float,
+                    beta: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """One mini-batch's L = L_a + α(t)L_u + β(t)L_c (notes §1.5) and its terms.
+
+    The text target of L_a is cos(T⁰_i, v_i) in CLIP's joint space, whatever the fusion (in F's space a concat
+    puts the two in different halves, where the cosine is always 0 and L_a gives no gradient)."""
+    terms = {"l_a": loss_align(t0, v) if cfg.align_target == "text"
+             else loss_align(fused, as_fused(v, "visual", concat))}
+    terms["l_u"] = loss_user(w, centroid)
+    if cfg.use_lc:
+        terms["l_c"] = loss_contrast(fused, as_fused(t0, "text", concat), cfg.sigma, cfg.lc_mode, pseudo, hard)
+    else:
+        terms["l_c"] = fused.sum() * 0
+    return terms["l_a"] + alpha * terms["l_u"] + beta * terms["l_c"], terms
+
+
 # ------------------------------------------------------------------------------------------ the method
 
 
@@ -452,12 +477,7 @@ class MultiDProxy(ProxyMethod):
                 return torch.cat([t0, vis], dim=-1), {}
             return fusion(vis, t0)
 
-        def as_fused(x: torch.Tensor, slot: str) -> torch.Tensor:
-            """A joint-space vector placed in F's space (concat: its own half, the other half zero)."""
-            if fusion is not None or cfg.modality != "fused":
-                return x
-            zero = torch.zeros_like(x)
-            return torch.cat([x, zero] if slot == "text" else [zero, x], dim=-1)
+        concat = fusion is None and cfg.modality == "fused"  # F = [T⁰; V]
 
         @torch.no_grad()
         def full_pass() -> tuple[torch.Tensor, torch.Tensor]:
@@ -486,17 +506,8 @@ class MultiDProxy(ProxyMethod):
                 t0 = text.encode(w)
                 vb = v[batch]
                 fused, stats = fuse(t0, vb)
-                # text target: cos(T⁰_i, v_i) in CLIP's joint space, whatever the fusion (in F's space a concat
-                # puts the two in different halves, where the cosine is always 0 and L_a gives no gradient)
-                terms = {"l_a": loss_align(t0, vb) if cfg.align_target == "text"
-                         else loss_align(fused, as_fused(vb, "visual"))}
-                terms["l_u"] = loss_user(w, pool.centroid)
-                if cfg.use_lc:
-                    terms["l_c"] = loss_contrast(fused, as_fused(t0, "text"), cfg.sigma, cfg.lc_mode,
-                                                 None if pseudo is None else pseudo[batch], hard)
-                else:
-                    terms["l_c"] = fused.sum() * 0
-                loss = terms["l_a"] + alpha * terms["l_u"] + beta * terms["l_c"]
+                loss, terms = batch_objective(cfg, w, t0, vb, fused, concat, pool.centroid,
+                                              None if pseudo is None else pseudo[batch], hard, alpha, beta)
                 if epoch_f is None:
                     epoch_f = fused.new_empty(n, fused.shape[1])
                 epoch_f[batch] = fused.detach()

@@ -170,23 +170,29 @@ class MultiMaP(ProxyMethod):
             for idx in batches:
                 idx = idx.to(device)
                 w = proxies[idx]
-                align = alignment_loss(x[idx], prompt.encode(w))
-                concept_term = constraint_loss(w, concept.expand_as(w))
-                reference_term = constraint_loss(w, anchors[idx])
-                loss = align + c.alpha * concept_term + c.beta * reference_term
-                if c.decay_scope == "batch" and c.weight_decay:
-                    loss = loss + 0.5 * c.weight_decay * (w ** 2).sum()  # coupled L2 on the batch rows only
+                loss, terms = self.batch_objective(x[idx], prompt.encode(w), w, concept, anchors[idx])
                 optimizer.zero_grad(set_to_none=False)
                 loss.backward()
                 optimizer.step()
-                for key, value in (("loss", loss), ("align", align), ("concept", concept_term),
-                                   ("reference", reference_term)):
+                for key, value in terms.items():
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
             bar.update()
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
         bar.close()
         return self._readout(task, prompt, proxies.detach(), z, history)
+
+    def batch_objective(self, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, concept: torch.Tensor,
+                        anchors: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """One batch's loss: alignment of t_i with x_i + α·‖w_i − e(concept)‖ + β·‖w_i − e(z_i)‖ (+ the batch-only
+        L2 of ``decay_scope=batch``), and its terms for the history."""
+        c = self.config
+        terms = {"align": alignment_loss(x, t), "concept": constraint_loss(w, concept.expand_as(w)),
+                 "reference": constraint_loss(w, anchors)}
+        loss = terms["align"] + c.alpha * terms["concept"] + c.beta * terms["reference"]
+        if c.decay_scope == "batch" and c.weight_decay:
+            loss = loss + 0.5 * c.weight_decay * (w ** 2).sum()  # coupled L2 on the batch rows only
+        return loss, {"loss": loss, **terms}
 
     @torch.no_grad()
     def _readout(self, task: ClusteringTask, prompt: ProxyPrompt, w: torch.Tensor, z: torch.Tensor,
