@@ -3,7 +3,7 @@ import multiprocessing as mp
 
 import pytest
 
-from mcbench.results import CRC_COLUMN, ResultStore
+from mcbench.results import CRC_COLUMN, ResultStore, latest_per_run
 
 
 def _row(i, **extra):
@@ -69,3 +69,18 @@ def test_parallel_writers_never_interleave(tmp_path):
     with open(path, newline="") as fh:
         rows = list(csv.reader(fh))
     assert rows[0][-1] == CRC_COLUMN and all(len(r) == len(rows[0]) for r in rows)
+
+
+def test_latest_per_run_keeps_the_newest_copy_of_each_run_in_file_order(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    store.append(_row(1))
+    store.append(_row(2))
+    store.append({**_row(1), "nmi": 0.9})  # force=true: a newer copy of r1, the old one kept as history
+    store.append({**_row(3), "run_id": ""})  # no run_id: nothing says it is a copy, kept
+    df = store.read()
+    assert len(df) == 4  # the file is history: every copy is read
+    latest = latest_per_run(df)
+    assert list(latest.columns) == list(df.columns)
+    assert latest["run_id"].fillna("").tolist() == ["r2", "r1", ""]
+    assert latest.loc[latest["run_id"] == "r1", "nmi"].tolist() == [0.9]
+    assert latest_per_run(df.drop(columns="run_id")).shape == (4, 3)

@@ -6,6 +6,11 @@
   fails the check and is ignored on read (and counted), never silently merged.
 * A row with columns the file does not have yet rewrites the file atomically with the union of the
   columns (old rows kept, new cells empty), so files from older versions stay readable.
+
+**One row per run, the newest.** The file is append-only history: ``force=true`` appends a new copy of a
+task's row and older copies stay as history. Every reader (leaderboard, report, the "already done" check)
+counts ONE row per ``run_id``: the newest, i.e. the last in file order (rows are appended under the lock
+when their task finishes, so file order is finish order). :func:`latest_per_run` is that rule; use it.
 """
 
 from __future__ import annotations
@@ -49,6 +54,18 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return repr(value)
     return str(value)
+
+
+def latest_per_run(df: pd.DataFrame) -> pd.DataFrame:
+    """One row per ``run_id``: the newest (last in file order), older copies dropped; the original
+    column order and the file order of the kept rows are kept. Rows without a ``run_id`` are kept as they
+    are (nothing identifies them as copies); a frame without the column is returned unchanged."""
+    if df.empty or "run_id" not in df.columns:
+        return df
+    ids = df["run_id"]
+    has_id = ids.notna() & (ids.astype(str) != "")
+    newest = ~ids.astype(str).duplicated(keep="last") | ~has_id
+    return df[newest.to_numpy()]
 
 
 @dataclass
