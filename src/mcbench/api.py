@@ -123,6 +123,9 @@ class ProxyMethod(ABC):
     version: ClassVar[int] = 1
     implementation: ClassVar[str] = "mcbench"
     uses_class_names: ClassVar[bool] = False
+    #: how the row is scored: "named" (a personalised method's partition for the named aspect) or "best_match"
+    #: (a classic method's several clusterings, the best-matching one per aspect: an oracle selection)
+    selection: ClassVar[str] = "named"
     #: Hydra overrides that reproduce the released code's behaviour (sanity suite "official" variant)
     official_overrides: ClassVar[tuple[str, ...]] = ()
 

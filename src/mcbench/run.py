@@ -26,7 +26,8 @@ from mcbench.data.base import MultiViewDataset, build_dataset
 from mcbench.devices import describe, resolve_device, set_cpu_threads
 from mcbench.encoders import ENCODERS, ClipEncoder, create_encoder
 from mcbench.features import image_features
-from mcbench.identity import git_commit, stable_hash
+from mcbench.ceiling_cache import ceiling_scores
+from mcbench.identity import git_commit, stable_hash, tuned_on
 from mcbench.metrics import KMeansProtocol, score_partitions
 from mcbench.naming import collisions, name_clusters, summary
 from mcbench.prompts import word_text_embeddings
@@ -57,6 +58,7 @@ class Job:
     dataset: MultiViewDataset
     aspects: list[str]
     device: torch.device
+    tuned_on: str = "untuned"  # what the method's hyperparameters were chosen on (conf/tuned_on.yaml)
 
 
 def prepare(cfg: DictConfig) -> Job:
@@ -99,7 +101,7 @@ def prepare(cfg: DictConfig) -> Job:
             raise ConfigError(
                 f"the prompt template of aspect '{name}' is {aspect.prompt!r}; it must contain exactly one '*'"
             )
-    return Job(cfg, method, dataset, aspects, device)
+    return Job(cfg, method, dataset, aspects, device, tuned_on(method.name))
 
 
 def balanced_subset(labels: np.ndarray, per_class: int, seed: int) -> np.ndarray:
@@ -232,6 +234,9 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
     task, perm = build_task(job.dataset, aspect, features, encoder, words.words, cfg.seed, cfg.data.order,
                             job.device, KMeansProtocol(cfg.protocol.n_restarts), cfg.data.get("per_class"),
                             progress=bool(cfg.progress))
+    # the ceiling: a probe trained with the labels (the evaluator's reference, never shown to the method)
+    ceiling = (ceiling_scores(features.embeddings.float().cpu().numpy(), truth, job.dataset.revision, aspect,
+                              encoder.identity, cfg.paths.cache_dir) if cfg.protocol.get("ceiling", True) else None)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     start = time.perf_counter()
@@ -290,6 +295,12 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "hparams": json.dumps(job.method.hparams(), sort_keys=True),
         "dataset_params": json.dumps(ident["dataset_params"], sort_keys=True),
         "dataset_revision": job.dataset.revision,
+        "dataset_seed": "" if cfg.dataset.get("seed") is None else cfg.dataset.seed,  # generated data only
+        "difficulty": cfg.dataset.get("difficulty") or "",
+        "tuned_on": job.tuned_on,
+        "selection": job.method.selection,
+        "ceiling_nmi": ceiling["nmi"] if ceiling else "",
+        "ceiling_acc": ceiling["acc"] if ceiling else "",
         "config_hash": stable_hash(OmegaConf.to_container(cfg, resolve=True)),
         "runtime_s": round(time.perf_counter() - start, 3),
         "fit_s": round(fit_s, 3),
