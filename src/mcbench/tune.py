@@ -114,7 +114,7 @@ def tune_method(method: str, search: dict[str, Any], budget: int, out: Path) -> 
         start = time.perf_counter()
         rows = pd.DataFrame(dev_runs(method, config, search, out / "runs.csv"))
         scores = rows[objective].astype(float)
-        entry = {"method": method, "trial": trial, "default": trial == 0, "config": json.dumps(config),
+        entry = {"method": method, "trial": trial, "budget": budget, "default": trial == 0, "config": json.dumps(config),
                  f"mean_{objective}": round(float(scores.mean()), 4), "n_tasks": len(rows)}
         for level, part in rows.groupby("difficulty"):
             entry[f"{objective}_{level}"] = round(float(part[objective].astype(float).mean()), 4)
@@ -142,7 +142,14 @@ def write_choice(method: str, config: dict[str, Any], path: Path | None = None) 
 
 
 def write_tuned_on(methods: list[str], search: dict[str, Any], budget: int, command: str) -> None:
+    from filelock import FileLock
+
     path = conf_dir() / TUNED_ON_FILE
+    with FileLock(str(path) + ".lock"):  # methods may be tuned by parallel processes
+        _update_tuned_on(path, methods, search, budget, command)
+
+
+def _update_tuned_on(path: Path, methods: list[str], search: dict[str, Any], budget: int, command: str) -> None:
     record = (yaml.safe_load(path.read_text()) if path.exists() else None) or {}
     dev = search["dev"]
     for method in methods:
@@ -158,7 +165,7 @@ def write_tuned_on(methods: list[str], search: dict[str, Any], budget: int, comm
 def _markdown(table: pd.DataFrame, search: dict[str, Any], budget: int) -> str:
     dev = search["dev"]
     lines = ["# Hyperparameter search on development image sets", "",
-             f"`mcbench-tune`: {budget} configurations per method (the previous default is trial 0), each run on "
+             f"`mcbench-tune`: {budget} configurations per method (the previous default is trial 0; `budget` per row), each run on "
              f"{', '.join(dev['datasets'])} at {', '.join(dev['levels'])}, development generator seeds "
              f"{', '.join(map(str, dev['dataset_seeds']))} ({dev['n']} images), scored by mean "
              f"{search.get('objective', 'nmi').upper()} over those tasks. The leaderboard's test seeds "
@@ -192,24 +199,20 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{m} trial {i}: {c}")
         return 0
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    tables = []
+    (out / "trials").mkdir(parents=True, exist_ok=True)
     for method in methods:
         table = tune_method(method, search, budget, out)
-        tables.append(table)
         chosen = json.loads(table.loc[table["chosen"], "config"].iloc[0])
         print(f"[mcbench-tune] {method}: chose {chosen}")
         if not args.no_write:
             write_choice(method, chosen)
             write_tuned_on([method], search, budget, "mcbench-tune " + " ".join(argv or sys.argv[1:]))
-    search_csv = out / "search.csv"
-    previous = pd.read_csv(search_csv) if search_csv.exists() else pd.DataFrame()
-    if not previous.empty:
-        previous = previous[~previous["method"].isin(methods)]
-    table = pd.concat([previous, *tables], ignore_index=True)
-    table.to_csv(search_csv, index=False)
+        table.to_csv(out / "trials" / f"{method}.csv", index=False)
+    # one table of every method's trials (separate files per method, so methods can be tuned in parallel)
+    table = pd.concat([pd.read_csv(f) for f in sorted((out / "trials").glob("*.csv"))], ignore_index=True)
+    table.to_csv(out / "search.csv", index=False)
     (out / "search.md").write_text(_markdown(table, search, budget))
-    print(f"[mcbench-tune] wrote {search_csv} and {out / 'search.md'}")
+    print(f"[mcbench-tune] wrote {out / 'search.csv'} and {out / 'search.md'}")
     return 0
 
 
