@@ -58,6 +58,9 @@ class ClusteringTask:
     device: torch.device = torch.device("cpu")
     protocol: KMeansProtocol = KMeansProtocol()
     show_progress: bool = False  # the run's ``progress`` setting: a bar per training
+    #: the k of every aspect of the dataset (dataset order); read only by the classic multiple-clustering controls,
+    #: whose papers give them every clustering's k (methods/classic.py, switch ``k_views``)
+    aspect_ks: tuple[int, ...] = ()
 
     def progress(self, total: int, method: str) -> tqdm:
         """A progress bar over a training's ``total`` epochs (on stderr, cleared when done; off unless the run
@@ -81,7 +84,9 @@ class FitResult:
     ``partitions`` are in task order: the protocol's k-means restarts on ``representation`` (the first is
     "the" partition), or a single partition for methods that assign directly (zero-shot). ``proxies`` are
     the per-image proxies mapped into CLIP's joint text space, when the method has proxies (used to name
-    clusters). ``history`` holds one dict of loss terms per epoch.
+    clusters). ``history`` holds one dict of loss terms per epoch. ``views`` are the several alternative
+    partitions (task order) of a method with ``selection = "best_match"``: the runner scores the named aspect
+    by the view of highest NMI and replaces ``partitions`` with it.
     """
 
     partitions: list[np.ndarray]
@@ -90,6 +95,7 @@ class FitResult:
     history: list[dict[str, float]] = field(default_factory=list)
     proxies: np.ndarray | None = None
     info: dict[str, Any] = field(default_factory=dict)
+    views: list[np.ndarray] | None = None
 
     @property
     def labels(self) -> np.ndarray:
@@ -126,6 +132,8 @@ class ProxyMethod(ABC):
     #: how the row is scored: "named" (a personalised method's partition for the named aspect) or "best_match"
     #: (a classic method's several clusterings, the best-matching one per aspect: an oracle selection)
     selection: ClassVar[str] = "named"
+    #: needs only the image features (no encoder, no words): can run on a feature dataset that has no images
+    runs_on_features: ClassVar[bool] = False
     #: Hydra overrides that reproduce the released code's behaviour (sanity suite "official" variant)
     official_overrides: ClassVar[tuple[str, ...]] = ()
 
