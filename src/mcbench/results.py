@@ -16,9 +16,11 @@ when their task finishes, so file order is finish order). :func:`latest_per_run`
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import logging
 import os
+import tempfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +33,20 @@ from mcbench.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 CRC_COLUMN = "row_crc"
+_WRITE_FIX = ("Free space on that disk (or raise the quota / file-size limit), or point results_file at another "
+              "disk, and rerun: finished tasks in the file are skipped")
+
+
+class ResultsPathError(ValueError):
+    """``results_file`` cannot take rows (found before any work); the message names the path and the fix."""
+
+
+class ResultsWriteError(RuntimeError):
+    """A row could not be written (disk full, quota, file-size limit); nothing half-written is left."""
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or str(exc) if isinstance(exc, OSError) else str(exc)
 
 
 def _line(values: Iterable[Any]) -> str:
@@ -82,26 +98,98 @@ class ResultStore:
         self.lock = FileLock(str(self.path) + ".lock")
         self.last_read = ReadReport(0, 0)
 
-    def append(self, row: dict[str, Any]) -> None:
-        with self.lock:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            header = self._header()
-            if header is None:
-                header = list(row) + [CRC_COLUMN]
-                self._rewrite(header, [])
-            elif any(c not in header for c in row):
-                records = self._records(header)
-                header = header[:-1] + [c for c in row if c not in header] + [CRC_COLUMN]
-                self._rewrite(header, records)
-            line = _row_line(header, row).encode()
-            if not self._ends_with_newline():  # a killed writer left half a row: keep ours on its own line
-                line = b"\n" + line
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+    def check_writable(self) -> None:
+        """Raise one :class:`ResultsPathError` if rows could not be appended at ``self.path`` (a folder that
+        cannot be created or written, a path that is a folder, a read-only file, a CSV that is not mcbench's);
+        called before any work, so that a finished task is never lost to a bad path. Creates nothing but the
+        missing parent folders."""
+        path = self.path
+        fix = "Point results_file at a writable file (results_file=PATH)"
+        if path.is_dir():
+            raise ResultsPathError(f"results_file={path} is a folder, not a file. {fix}, e.g. {path / 'runs.csv'}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsPathError(f"cannot create the folder of results_file={path} ({_reason(exc)}). {fix}") from exc
+        try:  # a real probe: root ignores permission bits, not a read-only filesystem
+            fd, probe = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".probe")
+            os.close(fd)
+            os.unlink(probe)
+        except OSError as exc:
+            raise ResultsPathError(
+                f"the folder {path.parent} of results_file={path} is not writable ({_reason(exc)}): rows, their lock "
+                f"file and the atomic rewrites need it. {fix}, or make the folder writable"
+            ) from exc
+        if path.exists():
             try:
-                os.write(fd, line)
+                os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+            except OSError as exc:
+                raise ResultsPathError(
+                    f"results_file={path} is not writable ({_reason(exc)}). {fix}, or make the file writable"
+                ) from exc
+            self._header()  # a CSV that is not mcbench's: refused now, not after the fit
+
+    def append(self, row: dict[str, Any], skip_if_done: bool = False) -> bool:
+        """Append ``row``; return False (and write nothing) when ``skip_if_done`` and the file already holds an
+        ``ok`` row of the same ``run_id``. That check runs under the file lock, so jobs that finish the same task
+        at the same time write it once. A write that fails (disk full, quota, file-size limit) is undone and
+        raises :class:`ResultsWriteError`: no half row is left and the rows already there are kept."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.lock:
+                header = self._header()
+                if skip_if_done and header is not None and "run_id" in header:
+                    if str(row.get("run_id")) in self._done_ids(self._records(header)):
+                        return False
+                if header is None:
+                    header = list(row) + [CRC_COLUMN]
+                    self._rewrite(header, [])
+                elif any(c not in header for c in row):
+                    records = self._records(header)
+                    header = header[:-1] + [c for c in row if c not in header] + [CRC_COLUMN]
+                    self._rewrite(header, records)
+                line = _row_line(header, row).encode()
+                if not self._ends_with_newline():  # a killed writer left half a row: keep ours on its own line
+                    line = b"\n" + line
+                self._write_line(line)
+        except ResultsWriteError:
+            raise
+        except OSError as exc:  # the lock, a rewrite with new columns, the first header
+            raise ResultsWriteError(
+                f"cannot write the result row to {self.path} ({_reason(exc)}); the rows already there are kept. "
+                f"{_WRITE_FIX}"
+            ) from exc
+        return True
+
+    def _write_line(self, line: bytes) -> None:
+        """One row, written whole or not at all (a short write is undone, the file truncated back)."""
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            before = os.fstat(fd).st_size
+            written = 0
+            try:
+                while written < len(line):  # under the lock: a retried remainder cannot interleave
+                    n = os.write(fd, line[written:])
+                    if n <= 0:
+                        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                    written += n
                 os.fsync(fd)
-            finally:
-                os.close(fd)
+            except OSError as exc:
+                try:
+                    os.ftruncate(fd, before)
+                    undone = "the partial row was removed"
+                except OSError:
+                    undone = "the partial row could not be removed (it fails its checksum and is ignored on read)"
+                raise ResultsWriteError(
+                    f"cannot write the result row to {self.path}: {_reason(exc)} (wrote {written} of {len(line)} "
+                    f"bytes; {undone}; the rows already there are kept). {_WRITE_FIX}"
+                ) from exc
+        finally:
+            os.close(fd)
+
+    @staticmethod
+    def _done_ids(records: list[dict[str, str]]) -> set[str]:
+        return {r.get("run_id", "") for r in records if r.get("status", "ok") == "ok"}
 
     def _ends_with_newline(self) -> bool:
         with open(self.path, "rb") as fh:
@@ -164,8 +252,7 @@ class ResultStore:
         return df
 
     def completed_run_ids(self) -> set[str]:
-        df = self.read()
-        if df.empty or "run_id" not in df:
+        header = self._header()
+        if header is None or "run_id" not in header:
             return set()
-        ok = df[df["status"] == "ok"] if "status" in df else df
-        return set(ok["run_id"].astype(str))
+        return self._done_ids(self._records(header))

@@ -31,8 +31,8 @@ from mcbench.identity import git_commit, stable_hash, tuned_on
 from mcbench.metrics import KMeansProtocol, score_partitions
 from mcbench.naming import collisions, name_clusters, summary
 from mcbench.prompts import word_text_embeddings
-from mcbench.results import ResultStore
-from mcbench.tracking import build_tracker
+from mcbench.results import ResultStore, latest_per_run
+from mcbench.tracking import GuardedTracker, build_tracker
 from mcbench.words import WORD_MODES, WORD_SOURCES, ReferenceWords, apply_mode
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,18 @@ def prepare(cfg: DictConfig) -> Job:
     order = cfg.data.order
     if order not in ORDERS:
         raise ConfigError(f"data.order={order!r} is not valid; choose one of: {', '.join(ORDERS)}")
+    per_class = cfg.data.get("per_class")
+    if per_class is not None and (not isinstance(per_class, int) or isinstance(per_class, bool) or per_class < 1):
+        raise ConfigError(
+            f"data.per_class={per_class!r} is not valid: use a positive number of images per class "
+            f"(data.per_class=20), or data.per_class=null for every image"
+        )
+    n_restarts = cfg.protocol.n_restarts
+    if not isinstance(n_restarts, int) or isinstance(n_restarts, bool) or n_restarts < 1:
+        raise ConfigError(
+            f"protocol.n_restarts={n_restarts!r} is not valid: use a positive integer (the k-means restarts whose "
+            f"metrics are averaged; default 10)"
+        )
     method = METHODS.get(cfg.method.name).from_params(_params(cfg.method))
     ENCODERS.get(cfg.encoder.name)
     WORD_SOURCES.get(cfg.llm.name)
@@ -88,6 +100,13 @@ def prepare(cfg: DictConfig) -> Job:
     for name in aspects:
         aspect = dataset.aspects[name]
         n_labelled = int((dataset.labels[name] >= 0).sum())
+        if per_class is not None:  # a subset of per_class images per class: every class must have that many
+            sizes = np.bincount(dataset.labels[name][dataset.labels[name] >= 0], minlength=aspect.k)
+            if sizes.min() < per_class:
+                raise ConfigError(
+                    f"data.per_class={per_class}: class '{aspect.classes[int(sizes.argmin())]}' of aspect '{name}' "
+                    f"has only {int(sizes.min())} images; use data.per_class={int(sizes.min())} or less"
+                )
         if aspect.k > n_labelled:
             raise ConfigError(f"aspect '{name}' has k={aspect.k} classes but only {n_labelled} images")
         if aspect.k < 2:
@@ -190,15 +209,17 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
 
 def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[dict[str, Any], FitResult | None]]:
     """``run``, also returning each task's ``FitResult`` (its ``info`` holds the partition in dataset order)."""
+    store = ResultStore(cfg.results_file)
+    store.check_writable()  # a bad results path: one error before any work, not a traceback after the fit
     job = prepare(cfg)
     if job.device.type == "cpu":
         set_cpu_threads()
-    store = ResultStore(cfg.results_file)
     stored = store.read() if not cfg.force else None
     done = set() if cfg.force else store.completed_run_ids()
     encoder: ClipEncoder | None = None
     features: ImageFeatures | None = None
     tracker = build_tracker(cfg.logger.name, group=cfg.get("sweep_id") or None, **_params(cfg.logger))
+    tracker = GuardedTracker(tracker, cfg.logger.name)  # a logger failure is a warning, never a lost row
     rows = []
     words_of = {aspect: _words(job, aspect) for aspect in job.aspects}  # every word list checked before any work
     for aspect in job.aspects:
@@ -217,13 +238,30 @@ def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[
                 rows.append((match.iloc[-1].to_dict(), None))
             continue
         row, result = run_task(job, aspect, words, encoder, features, ident, run_id)
-        row["wandb_run_id"] = tracker.log_task(row, result.history) or ""
-        store.append(row)
-        _save_artifacts(cfg, row, result, job.dataset)
+        # the row first; what follows (the task's files, the logger) is optional and only warns when it fails
+        row["wandb_run_id"] = tracker.current_run_id()
+        if not store.append(row, skip_if_done=not cfg.force):  # "already done" is checked under the file lock
+            print(f"[mcbench] skip {job.method.name} {job.dataset.name}/{aspect} seed={cfg.seed}: another job "
+                  f"wrote it to {cfg.results_file} meanwhile (run_id {run_id}); its row is kept, this one dropped")
+            if keep_skipped:
+                rows.append((_stored_row(store, run_id), None))
+            continue
+        try:
+            _save_artifacts(cfg, row, result, job.dataset)
+        except OSError as exc:
+            log.warning("mcbench: the task's files were not saved under %s (%s); its row is in %s",
+                        cfg.get("artifacts_dir"), exc, cfg.results_file)
+        tracker.log_task(row, result.history)
         print(f"[mcbench] {row['method']} {row['dataset']}/{row['aspect']} seed={row['seed']}: "
               f"NMI {row['nmi']:.4f} RI {row['ri']:.4f} ARI {row['ari']:.4f} ({row['runtime_s']:.1f}s)")
         rows.append((row, result))
     return rows
+
+
+def _stored_row(store: ResultStore, run_id: str) -> dict[str, Any]:
+    """The newest stored row of ``run_id`` (the file is history: one row per run counts)."""
+    df = latest_per_run(store.read())
+    return df[df["run_id"].astype(str) == run_id].iloc[-1].to_dict()
 
 
 def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder, features: ImageFeatures,
