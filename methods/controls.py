@@ -27,6 +27,7 @@ class KMeansImage(ProxyMethod):
     Config = KMeansImageConfig
     implementation = "control"
     aspect_blind = True  # never reads the named aspect: the sanity suite's interest swap does not apply
+    runs_on_features = True  # needs only the features: runs on feature datasets (clustpy_fruit, ...)
 
     def fit(self, task: ClusteringTask) -> FitResult:
         return FitResult.from_representation(task, task.features.embeddings, "image")

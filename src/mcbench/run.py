@@ -88,6 +88,12 @@ def prepare(cfg: DictConfig) -> Job:
     WORD_SOURCES.get(cfg.llm.name)
     device = resolve_device(cfg.device)
     dataset = build_dataset(cfg.dataset.name, **_params(cfg.dataset), cache_dir=cfg.paths.cache_dir)
+    if not dataset.has_images and not method.runs_on_features:
+        able = [n for n in METHODS.names() if METHODS.get(n).runs_on_features]
+        raise ConfigError(
+            f"dataset '{dataset.name}' holds features, not images: method '{method.name}' needs images (the CLIP "
+            f"encoder). Run a method that works on features ({', '.join(able)}), or an image dataset"
+        )
     if cfg.aspect is None:
         aspects = list(dataset.aspects)
     else:
@@ -158,7 +164,7 @@ def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, 
     device = torch.device(device)
     task = ClusteringTask(
         dataset=dataset.name, aspect=aspect, concept=aspect_obj.concept_word, k=aspect_obj.k,
-        prompt=aspect_obj.prompt, reference_words=tuple(words),
+        prompt=aspect_obj.prompt, reference_words=tuple(words), aspect_ks=tuple(a.k for a in dataset.aspects.values()),
         features=ImageFeatures(features.embeddings[perm].to(device), features.pre_projection[perm].to(device)),
         encoder=encoder, seed=seed, device=device, protocol=protocol, show_progress=progress,
     )
@@ -224,11 +230,13 @@ def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[
     words_of = {aspect: _words(job, aspect) for aspect in job.aspects}  # every word list checked before any work
     for aspect in job.aspects:
         words = words_of[aspect]
-        if encoder is None:
+        if features is None and not job.dataset.has_images:  # a feature dataset: its features, no encoder
+            features = dataset_features(job.dataset)
+        elif features is None:
             spec = cfg.encoder
             encoder = create_encoder(spec.model, spec.pretrained, job.device, download=spec.get("download", False))
             features, _ = image_features(encoder, job.dataset, cfg.paths.cache_dir, progress=cfg.progress)
-        ident = identity(job, aspect, words, encoder.identity)
+        ident = identity(job, aspect, words, _encoder_identity(encoder))
         run_id = stable_hash(ident)
         if run_id in done:
             print(f"[mcbench] skip {job.method.name} {job.dataset.name}/{aspect} seed={cfg.seed}: "
@@ -274,7 +282,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
                             progress=bool(cfg.progress))
     # the ceiling: a probe trained with the labels (the evaluator's reference, never shown to the method)
     ceiling = (ceiling_scores(features.embeddings.float().cpu().numpy(), truth, job.dataset.revision, aspect,
-                              encoder.identity, cfg.paths.cache_dir) if cfg.protocol.get("ceiling", True) else None)
+                              _encoder_identity(encoder), cfg.paths.cache_dir) if cfg.protocol.get("ceiling", True)
+               else None)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
     start = time.perf_counter()
@@ -284,6 +293,12 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         raise FloatingPointError(_nan_message(job.method, getattr(exc, "history", None) or [], str(exc))) from exc
     fit_s = time.perf_counter() - start
     _check_finite(job.method, result)
+    matched_view, view_nmi = "", []
+    if job.method.selection == "best_match":  # an oracle selection: the view that best matches the named aspect
+        if not result.views:
+            raise ValueError(f"method '{job.method.name}' is scored by best match but returned no views")
+        matched_view, view_nmi = best_match(result.views, truth[perm])
+        result.partitions = [result.views[matched_view]]
     # map each partition from task order back to dataset order (images without this aspect get -1)
     partitions = []
     for p in result.partitions:
@@ -296,9 +311,9 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         if other != aspect:
             both = (y >= 0) & (partitions[0] >= 0)
             others[other] = round(score_partitions(y[both], [p[both] for p in partitions])["nmi"], 6)
-    names = name_clusters(result.labels, result.proxies if result.proxies is not None
-                          else task.features.embeddings.cpu().numpy(), task.reference_words,
-                          word_text_embeddings(encoder, task.prompt, task.reference_words))
+    names = [] if encoder is None else name_clusters(  # a feature dataset has no text side to name clusters with
+        result.labels, result.proxies if result.proxies is not None else task.features.embeddings.cpu().numpy(),
+        task.reference_words, word_text_embeddings(encoder, task.prompt, task.reference_words))
     result.info["cluster_names"] = [asdict(n) for n in names]
     result.info["partition_dataset_order"] = partitions[0]
     result.info["task_order"] = perm
@@ -314,8 +329,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "k": aspect_obj.k,
         "n_images": len(perm),
         "skipped_images": job.dataset.info.get("skipped_images", 0),
-        "encoder": cfg.encoder.name,
-        "encoder_identity": encoder.identity,
+        "encoder": cfg.encoder.name if encoder is not None else "none",
+        "encoder_identity": _encoder_identity(encoder),
         **{m: metrics[m] for m in ("nmi", "ri", "ari", "ami", "acc")},
         **{f"{m}_std": metrics[f"{m}_std"] for m in ("nmi", "ri", "ari")},
         "nmi_other_aspects": json.dumps(others, sort_keys=True),
@@ -337,6 +352,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "difficulty": cfg.dataset.get("difficulty") or "",
         "tuned_on": job.tuned_on,
         "selection": job.method.selection,
+        "matched_view": matched_view,  # best_match: the index of the view scored (oracle-selected by NMI)
+        "view_nmi": json.dumps([round(v, 6) for v in view_nmi]) if view_nmi else "",  # every view's NMI
         "ceiling_nmi": ceiling["nmi"] if ceiling else "",
         "ceiling_acc": ceiling["acc"] if ceiling else "",
         "config_hash": stable_hash(OmegaConf.to_container(cfg, resolve=True)),
@@ -351,6 +368,28 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     return row, result
+
+
+#: the encoder identity of a feature dataset's rows: the dataset's own features stand in for the image embeddings
+NO_ENCODER = "none (dataset features)"
+
+
+def _encoder_identity(encoder: ClipEncoder | None) -> str:
+    return encoder.identity if encoder is not None else NO_ENCODER
+
+
+def dataset_features(dataset: MultiViewDataset) -> ImageFeatures:
+    """A feature dataset's features as the task's "image features" (as given: not L2-normalised)."""
+    x = torch.from_numpy(np.ascontiguousarray(dataset.features, dtype=np.float32))
+    return ImageFeatures(embeddings=x, pre_projection=x)
+
+
+def best_match(views: list[np.ndarray], truth: np.ndarray) -> tuple[int, list[float]]:
+    """The view (task order) of highest NMI with ``truth`` (task order, -1 = unlabelled), first on ties, and every
+    view's NMI: ClustPy's ``MultipleLabelingsConfusionMatrix(...).aggregate("max")`` for one labelling."""
+    keep = truth >= 0
+    scores = [float(score_partitions(truth[keep], [np.asarray(v)[keep]])["nmi"]) for v in views]
+    return int(np.argmax(scores)), scores
 
 
 def _check_finite(method: ProxyMethod, result: FitResult) -> None:

@@ -43,7 +43,9 @@ class Aspect:
 class MultiViewDataset:
     """Images plus one integer labeling per aspect (``-1`` where an image lacks that aspect).
 
-    Images are either held in memory (``pixels``, N×H×W×3 uint8) or read from ``paths``.
+    Images are either held in memory (``pixels``, N×H×W×3 uint8) or read from ``paths``. A *feature dataset*
+    (e.g. ClustPy's Fruit features) has no images but ``features`` (N×D float): only methods that run on
+    features (``runs_on_features``) can run on it, and the features stand in for the image embeddings.
     ``revision`` fingerprints the content so that feature caches are keyed by what was encoded.
     """
 
@@ -55,11 +57,14 @@ class MultiViewDataset:
     paths: list[str] | None = None
     revision: str = ""
     info: dict[str, Any] = field(default_factory=dict)
+    features: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.image_ids)
-        if (self.pixels is None) == (self.paths is None):
-            raise ValueError("a dataset holds either pixels or paths")
+        if sum(x is not None for x in (self.pixels, self.paths, self.features)) != 1:
+            raise ValueError("a dataset holds exactly one of pixels, paths or features")
+        if self.features is not None and (self.features.ndim != 2 or len(self.features) != n):
+            raise ValueError(f"features must be an N×D array with N={n} rows, got shape {self.features.shape}")
         for aspect, y in self.labels.items():
             if aspect not in self.aspects:
                 raise ValueError(f"labels for undeclared aspect '{aspect}'")
@@ -71,8 +76,14 @@ class MultiViewDataset:
     def __len__(self) -> int:
         return len(self.image_ids)
 
+    @property
+    def has_images(self) -> bool:
+        return self.features is None
+
     def image(self, i: int) -> Image.Image:
         """The i-th image as an RGB PIL image."""
+        if self.features is not None:
+            raise ValueError(f"dataset '{self.name}' holds features, not images: it has no image {i}")
         if self.pixels is not None:
             return Image.fromarray(self.pixels[i])
         from mcbench.data.images import load_rgb  # upright, 16-bit scaled, alpha on white, huge files reduced
@@ -92,6 +103,8 @@ class MultiViewDataset:
         h.update("\n".join(self.image_ids).encode())
         if self.pixels is not None:
             h.update(np.ascontiguousarray(self.pixels).tobytes())
+        if self.features is not None:
+            h.update(np.ascontiguousarray(self.features, dtype=np.float64).tobytes())
         for aspect in sorted(self.labels):
             h.update(aspect.encode())
             h.update(np.asarray(self.labels[aspect], dtype=np.int64).tobytes())
@@ -100,6 +113,7 @@ class MultiViewDataset:
 
 def _load_dataset_modules() -> None:
     import mcbench.data.synthetic  # noqa: F401  (registers synth_*)
+    import mcbench.data.clustpy_data  # noqa: F401  (registers clustpy_*: the data shipped inside ClustPy)
 
     try:  # loaders for the papers' folders, added by the datasets issue
         import mcbench.data.folder  # noqa: F401
