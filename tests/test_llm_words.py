@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -329,3 +330,51 @@ def test_cli_folder_dataset_with_llm_openai(server, tmp_path):
     rows = pd.read_csv(tmp_path / "runs.csv")
     assert set(rows["aspect"]) == {"color", "shape", "size"} and (rows["words_source"] == "openai:fake-gpt").all()
     assert len(server.requests) == 3 and len(list((tmp_path / "cache" / "llm").glob("*.json"))) == 3
+
+
+# ------------------------------------------------------------------------------------- invalid replies (issue 20)
+
+
+@pytest.mark.parametrize(
+    "reply, problem",
+    [
+        ("Sorry, I can't help with that, as an AI.", "reads as a refusal or non-answer"),
+        ("I'm sorry, but as an AI language model I cannot list those: red, green, blue.", "reads as a refusal"),
+        ("No.", "lists 1 word(s) (no) but the aspect has k=2 classes"),
+        ("red, " + "x" * 60, "items that are not words"),
+    ],
+)
+def test_an_invalid_reply_is_never_cached_and_names_the_cache_file(server, tmp_path, reply, problem):
+    server.default = {"content": reply}
+    ds = fruit_dataset()
+    src = source(server, tmp_path)
+    with pytest.raises(ValueError) as err:
+        src(ds, ds.aspects["color"])
+    msg = str(err.value)
+    assert problem in msg and "Nothing was cached" in msg and "\n" not in msg
+    assert str(tmp_path / "llm") in msg and ".json" in msg  # the cache file it would have been
+    assert not list((tmp_path / "llm").glob("*.json"))
+    server.default = {"content": "Red, yellow, green, and purple."}  # the server recovers: asked again, cached
+    assert src(ds, ds.aspects["color"]).words == ("red", "yellow", "green", "purple")
+    assert len(list((tmp_path / "llm").glob("*.json"))) == 1
+
+
+def test_an_invalid_cached_reply_is_asked_again_or_named_offline(server, tmp_path, caplog):
+    """A refusal cached by an older mcbench is never used: asked again online (the file is named in a warning
+    and replaced), one error naming the file offline."""
+    ds = fruit_dataset()
+    src = source(server, tmp_path)
+    src(ds, ds.aspects["color"])
+    (cache,) = (tmp_path / "llm").glob("*.json")
+    record = json.loads(cache.read_text())
+    record.update(words=["sorry", "as an ai"], raw_reply="Sorry, I can't help with that, as an AI.")
+    cache.write_text(json.dumps(record))
+    with pytest.raises(ValueError, match=f"the cached reply {re.escape(str(cache))} cannot serve as reference words: "
+                                         f"it reads as a refusal.*Delete that file"):
+        source(server, tmp_path, offline=True)(ds, ds.aspects["color"])
+    before = len(server.requests)
+    with caplog.at_level("WARNING", logger="mcbench.llm"):
+        words = src(ds, ds.aspects["color"])
+    assert words.words == ("red", "yellow", "green", "purple") and len(server.requests) == before + 1
+    assert str(cache) in caplog.text and "asking again" in caplog.text
+    assert json.loads(cache.read_text())["words"] == list(words.words)  # replaced by the valid reply

@@ -10,7 +10,9 @@ offline and deterministic; a cache file can be copied into ``datasets/<name>/wor
 
 Requests are retried with exponential backoff (bounded by ``max_retries`` and ``retry_max_delay``) on 408, 409,
 429, 5xx, timeouts and connection errors. A missing key, a rejected request, or a reply without a parsable list is
-one clear error naming the fix.
+one clear error naming the fix. A reply is validated before it is cached (:func:`reply_problem`: a list, no refusal
+phrases, at least k words, word-like items): an invalid reply is never cached, and its error names the cache file;
+an invalid cached reply (from an older version) is asked again, with a warning naming the file.
 """
 
 from __future__ import annotations
@@ -111,6 +113,39 @@ def parse_word_list(reply: str | None, max_item_words: int = 3) -> list[str]:
     return words
 
 
+#: Phrases of a model that declines or cannot answer ("Sorry, I can't help with that, as an AI.").
+_REFUSAL = re.compile(
+    r"\b(?:sorry|apologi[sz]e|as an ai\b|an ai (?:language )?model|a language model|i(?:'|’| a)m (?:not able|unable)|"
+    r"i am (?:not able|unable)|i can(?:not|'t|’t)\b|i (?:won't|won’t|will not)\b|i do(?:n't|n’t| not) (?:know|have)|"
+    r"unable to (?:help|assist|answer|provide|comply)|(?:can't|can’t|cannot) (?:help|assist|answer|provide|comply)|"
+    r"(?:content|usage) polic(?:y|ies)|against (?:my|the) (?:guidelines|polic))",
+    re.IGNORECASE,
+)
+#: Longest plausible reference word or phrase, in characters.
+MAX_WORD_CHARS = 40
+
+
+def reply_problem(reply: str | None, words: list[str], k: int) -> str | None:
+    """Why a model's reply cannot serve as an aspect's reference words, or None when it can.
+
+    A reply must hold a list (``words``, parsed from it), must not read as a refusal (a refusal parses into
+    words like ``sorry`` and ``as an ai``), must list at least ``k`` words (the aspect's class count: fewer
+    cannot name every cluster) and its items must look like words: some letter or digit, at most
+    ``MAX_WORD_CHARS`` characters."""
+    if not words:
+        return "it holds no list of words"
+    refusal = _REFUSAL.search(reply or "")
+    if refusal:
+        return f"it reads as a refusal or non-answer ({refusal.group(0)!r})"
+    if len(words) < k:
+        return (f"it lists {len(words)} word(s) ({', '.join(words)}) but the aspect has k={k} classes: a word list "
+                f"needs at least k words")
+    odd = [w for w in words if len(w) > MAX_WORD_CHARS or not re.search(r"[^\W_]", w)]
+    if odd:
+        return f"it lists items that are not words ({', '.join(repr(w) for w in odd[:3])})"
+    return None
+
+
 def plural(word: str) -> str:
     """A naive English plural for the question template: color -> colors, species -> species, glass -> glasses."""
     w = word.strip()
@@ -205,7 +240,7 @@ class OpenAIWords:
         )
         key = self.cache_key(question)
         path = self.cache_path(obj, concept, key)
-        cached = self._read_cache(path, key)
+        cached = self._read_cache(path, key, aspect.k)
         if cached is not None:
             return self._words(cached, path, cached=True)
         if self.offline:
@@ -216,12 +251,15 @@ class OpenAIWords:
             )
         reply, response_model, usage = self._ask(question)
         words = parse_word_list(reply)
-        if not words:
+        problem = reply_problem(reply, words, aspect.k)
+        if problem:
             excerpt = (reply or "").strip().replace("\n", " ")[:200]
             raise ValueError(
-                f"llm=openai: the reply of {self.model} to {question!r} holds no list of words "
-                f"(reply: {excerpt!r}). Nothing was cached. Fix: check that llm.base_url serves an OpenAI-compatible "
-                f"chat API and llm.model is a chat model, or rephrase llm.question to ask for a comma-separated list."
+                f"llm=openai: the reply of {self.model} to {question!r} cannot serve as the reference words of "
+                f"{dataset.name}/{aspect.name}: {problem} (reply: {excerpt!r}). Nothing was cached (cache file: "
+                f"{path}). Fix: rerun when the server answers properly; check that llm.base_url serves an "
+                f"OpenAI-compatible chat API and llm.model is a chat model, or rephrase llm.question to ask for a "
+                f"comma-separated list; llm=cached uses the shipped word lists."
             )
         record = {
             "words": words,
@@ -272,7 +310,10 @@ class OpenAIWords:
         prov.update(cache_file=str(path), from_cache=cached)
         return ReferenceWords(tuple(record["words"]), f"openai:{self.model}", prov)
 
-    def _read_cache(self, path: Path, key: str) -> dict[str, Any] | None:
+    def _read_cache(self, path: Path, key: str, k: int) -> dict[str, Any] | None:
+        """The cached record at ``path``, or None (then the model is asked again, and a valid reply replaces
+        the file). A record whose reply fails :func:`reply_problem` (written by an older mcbench) is never
+        used: a warning names the file; with ``llm.offline=true`` it is an error naming the file."""
         if not path.is_file():
             return None
         try:
@@ -285,6 +326,15 @@ class OpenAIWords:
             ok = False
         if not ok:
             log.warning("llm cache file %s is unreadable or belongs to another question; asking again", path)
+            return None
+        problem = reply_problem(record.get("raw_reply") or ", ".join(words), list(words), k)
+        if problem:
+            if self.offline:
+                raise ValueError(
+                    f"llm=openai: the cached reply {path} cannot serve as reference words: {problem}. Delete that "
+                    f"file and rerun with llm.offline=false to ask the model again, or use llm=cached."
+                )
+            log.warning("llm cache file %s cannot serve as reference words (%s); asking again", path, problem)
             return None
         return record
 
