@@ -108,7 +108,7 @@ class ENRCConfig:
     noise_space: bool = False
     pretrain_epochs: int = 20  # ClustPy default 100: the smallest setting that still trains the autoencoder here
     clustering_epochs: int = 20  # ClustPy default 150
-    embedding_size: int = 10  # ClustPy default 20; must exceed the largest k (ClustPy's Nr-Kmeans init)
+    embedding_size: int = 20  # ClustPy default; raised to max(k) + 1 where a view has more clusters (its init needs it)
     batch_size: int = 128  # ClustPy default
     pretrain_lr: float = 1e-3  # ClustPy default (Adam)
     clustering_lr: float = 1e-4  # ClustPy default (Adam)
@@ -127,15 +127,16 @@ class ENRCControl(ClassicMultipleClustering):
         from clustpy.deep import ENRC
 
         c = self.config
-        if c.embedding_size <= max(ks):
-            raise ValueError(f"method.embedding_size={c.embedding_size} must exceed the largest k ({max(ks)})")
+        if c.embedding_size < 1:
+            raise ValueError(f"method.embedding_size={c.embedding_size} is not valid: use a positive size (default 20)")
+        size = max(c.embedding_size, max(ks) + 1)  # ClustPy's Nr-Kmeans init needs more dimensions than clusters
         model = ENRC(
             n_clusters=ks, pretrain_epochs=c.pretrain_epochs, clustering_epochs=c.clustering_epochs,
-            embedding_size=c.embedding_size, batch_size=c.batch_size, init=c.init,
+            embedding_size=size, batch_size=c.batch_size, init=c.init,
             pretrain_optimizer_params={"lr": c.pretrain_lr}, clustering_optimizer_params={"lr": c.clustering_lr},
             final_reclustering=c.final_reclustering, device=str(task.device), random_state=task.seed,
         ).fit(x.astype(np.float32))
-        return model.labels_, {}
+        return model.labels_, {"effective_hparams": {"embedding_size": size}}
 
 
 @dataclass
