@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,7 +20,7 @@ import pytest
 from PIL import Image
 
 from mcbench.data.base import DATASETS, build_dataset
-from mcbench.data.folder import IMAGE_EXTENSIONS, DatasetLayoutError, DatasetWarning, Expect
+from mcbench.data.folder import IMAGE_EXTENSIONS, BadImageError, DatasetLayoutError, DatasetWarning, Expect
 from mcbench.data.papers import PAPER_DATASETS, cmuface_from_uci, load_paper_dataset
 from mcbench.data.synthetic import generate
 from mcbench.words import WORD_SOURCES
@@ -425,3 +426,39 @@ def test_cli_missing_paper_data_and_missing_folder_words(tmp_path):
     proc = mcbench(tmp_path, "dataset=folder", f"dataset.root={root}", *FAST)
     assert proc.returncode == 2
     assert "mcbench.yaml" in proc.stderr and "llm=openai" in proc.stderr
+
+
+def test_dangling_symlink_image_is_listed_as_unreadable_or_skipped_and_counted(fruit_dir, tmp_path):
+    """A dangling link named like an image was dropped silently; now it is a bad image: named in the error
+    (dataset.on_bad_image=error) or skipped with a warning and counted (skip), as the row's skipped_images."""
+    src, _ = fruit_dir
+    root = tmp_path / "fruit"
+    shutil.copytree(src, root, symlinks=True)
+    link = root / "color" / "red" / "gone.png"
+    link.symlink_to(tmp_path / "moved-away.png")
+    with pytest.raises(BadImageError) as err:
+        quiet_build("folder", root=str(root))
+    msg = str(err.value)
+    assert f"{link} (dangling symbolic link (its target {tmp_path / 'moved-away.png'} does not exist))" in msg
+    assert "1 of 25 image file(s) cannot be read" in msg and "dataset.on_bad_image=skip" in msg
+    with pytest.warns(DatasetWarning, match="skipped 1 of 25 image file"):
+        ds = build_dataset("folder", root=str(root), on_bad_image="skip")
+    assert len(ds) == 24 and ds.info["skipped_images"] == 1 and str(link) in ds.info["bad_images"]
+
+
+def test_symlink_loops_in_a_folder_dataset_are_handled(fruit_dir, tmp_path):
+    """A link to itself named like an image (ELOOP) and a folder link back to an ancestor: no OSError [Errno 40]
+    traceback; the first is an unreadable image, the second is not followed (a warning, recorded in info)."""
+    src, _ = fruit_dir
+    root = tmp_path / "fruit"
+    shutil.copytree(src, root, symlinks=True)
+    (root / "color" / "red" / "again").symlink_to(root / "color")  # a folder loop, as on shared drives
+    (root / "species" / "apples" / "up").symlink_to("..")
+    (root / "loop").symlink_to(root / "loop")  # a self-loop at the top: not an aspect
+    with pytest.warns(DatasetWarning, match="2 folder link\\(s\\) lead back to a folder above them"):
+        ds = build_dataset("folder", root=str(root))
+    assert len(ds) == 24 and len(ds.info["symlink_loops"]) == 2
+    selfish = root / "color" / "green" / "self.jpg"
+    selfish.symlink_to(selfish)
+    with pytest.raises(BadImageError, match=re.escape(f"{selfish} (symbolic link loop")):
+        quiet_build("folder", root=str(root))

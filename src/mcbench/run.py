@@ -30,6 +30,7 @@ from mcbench.ceiling_cache import ceiling_scores
 from mcbench.identity import git_commit, stable_hash, tuned_on
 from mcbench.metrics import KMeansProtocol, score_partitions
 from mcbench.naming import collisions, name_clusters, summary
+from mcbench.parent_watch import stop_with_parent
 from mcbench.prompts import word_text_embeddings
 from mcbench.results import ResultStore, latest_per_run
 from mcbench.tracking import GuardedTracker, build_tracker
@@ -215,6 +216,7 @@ def run(cfg: DictConfig) -> list[dict[str, Any]]:
 
 def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[dict[str, Any], FitResult | None]]:
     """``run``, also returning each task's ``FitResult`` (its ``info`` holds the partition in dataset order)."""
+    stop_with_parent()  # in a sweep's worker process: end with the sweep, never append rows after it died
     store = ResultStore(cfg.results_file)
     store.check_writable()  # a bad results path: one error before any work, not a traceback after the fit
     job = prepare(cfg)

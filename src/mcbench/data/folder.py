@@ -96,6 +96,10 @@ class AspectScan:
     files: dict[str, tuple[int, str, int]]
     empty_classes: list[str] = field(default_factory=list)
     ignored: list[str] = field(default_factory=list)  # non-image files and loose files (relative to the folder)
+    #: image key -> (path, reason) of image names that are broken symbolic links (dangling, or a link loop)
+    broken_links: dict[str, tuple[str, str]] = field(default_factory=dict)
+    #: folders not walked because a symbolic link leads back to a folder above them (a loop)
+    symlink_loops: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         out = dict.fromkeys(self.classes, 0)
@@ -104,20 +108,70 @@ class AspectScan:
         return out
 
 
-def _walk_images(top: str) -> Iterable[tuple[str, os.DirEntry]]:
-    """(name relative to ``top`` with '/' separators, entry) of every non-hidden file under ``top``."""
-    stack = [("", top)]
+def _kind(entry: os.DirEntry) -> str:
+    """'dir', 'file', 'loop' (a symbolic link that resolves to itself: ELOOP), 'dangling' (a link whose target
+    does not exist) or 'other'. ``DirEntry.is_dir`` raises on a link loop; this never does."""
+    try:
+        if entry.is_dir():
+            return "dir"
+        if entry.is_file():
+            return "file"
+    except OSError:
+        return "loop"
+    try:
+        return "dangling" if entry.is_symlink() else "other"
+    except OSError:
+        return "other"
+
+
+def _link_reason(entry: os.DirEntry, kind: str) -> str:
+    try:
+        target = os.readlink(entry.path)
+    except OSError:
+        target = "?"
+    if kind == "loop":
+        return f"symbolic link loop (-> {target}; it never reaches a file)"
+    return f"dangling symbolic link (its target {target} does not exist)"
+
+
+def _walk_images(top: str, broken: dict[str, tuple[str, str]] | None = None,
+                 loops: list[str] | None = None) -> Iterable[tuple[str, os.DirEntry]]:
+    """(name relative to ``top`` with '/' separators, entry) of every non-hidden file under ``top``.
+
+    Broken symbolic links (dangling or looping) go to ``broken`` (relative name -> (path, reason)); a folder
+    link back to a folder above it (a loop, common on shared drives) is not followed and goes to ``loops``."""
+    chain = set()
+    for folder in (Path(os.path.realpath(top)), *Path(os.path.realpath(top)).parents):
+        try:  # every folder above ``top`` too: a class folder's link to its aspect folder is a loop
+            st = os.stat(folder)
+            chain.add((st.st_dev, st.st_ino))
+        except OSError:
+            pass
+    root_ancestors = frozenset(chain)
+    stack = [("", top, root_ancestors)]
     while stack:
-        prefix, path = stack.pop()
+        prefix, path, ancestors = stack.pop()
         with os.scandir(path) as it:
             for entry in it:
                 if _hidden(entry.name):
                     continue
                 rel = f"{prefix}{entry.name}"
-                if entry.is_dir():
-                    stack.append((f"{rel}/", entry.path))
-                elif entry.is_file():
+                kind = _kind(entry)
+                if kind == "dir":
+                    try:
+                        st = entry.stat()
+                        node = (st.st_dev, st.st_ino)
+                    except OSError:
+                        node = None
+                    if node is not None and node in ancestors:
+                        if loops is not None:
+                            loops.append(entry.path)
+                        continue
+                    stack.append((f"{rel}/", entry.path, ancestors | {node} if node else ancestors))
+                elif kind == "file":
                     yield rel, entry
+                elif kind in ("loop", "dangling") and broken is not None:
+                    broken[rel] = (entry.path, _link_reason(entry, kind))
 
 
 def scan_aspect(folder: str | Path, name: str | None = None) -> AspectScan:
@@ -129,19 +183,27 @@ def scan_aspect(folder: str | Path, name: str | None = None) -> AspectScan:
         for entry in it:
             if _hidden(entry.name):
                 continue
-            if entry.is_dir():
+            if _kind(entry) == "dir":
                 class_dirs.append(entry.name)
             else:
                 ignored.append(entry.name)
     files: dict[str, tuple[int, str, int]] = {}
     classes, empty = [], []
+    broken_links: dict[str, tuple[str, str]] = {}
+    loops: list[str] = []
     for cls in sorted(class_dirs):
         found = []
-        for rel, entry in _walk_images(str(folder / cls)):
+        broken: dict[str, tuple[str, str]] = {}
+        for rel, entry in _walk_images(str(folder / cls), broken, loops):
             if not _is_image(rel):
                 ignored.append(f"{cls}/{rel}")
                 continue
             found.append((rel, entry.path, entry.stat().st_size))
+        for rel, hit in broken.items():
+            if _is_image(rel):
+                broken_links.setdefault(rel, hit)
+            else:
+                ignored.append(f"{cls}/{rel}")
         if not found:
             empty.append(cls)
             continue
@@ -156,13 +218,13 @@ def scan_aspect(folder: str | Path, name: str | None = None) -> AspectScan:
                     f"within an aspect: remove the wrong copy or rename one of them (in every aspect)."
                 )
             files[rel] = (ci, path, size)
-    return AspectScan(name, folder, tuple(classes), files, empty, sorted(ignored))
+    return AspectScan(name, folder, tuple(classes), files, empty, sorted(ignored), broken_links, sorted(loops))
 
 
 def _has_class_with_images(folder: Path) -> bool:
     try:
         with os.scandir(folder) as it:
-            subdirs = [e.path for e in it if e.is_dir() and not _hidden(e.name)]
+            subdirs = [e.path for e in it if not _hidden(e.name) and _kind(e) == "dir"]
     except OSError:
         return False
     for sub in subdirs:
@@ -175,7 +237,7 @@ def _has_class_with_images(folder: Path) -> bool:
 def child_dirs(root: Path) -> list[str]:
     """The visible sub-folders of ``root``, sorted."""
     with os.scandir(root) as it:
-        return sorted(e.name for e in it if e.is_dir() and not _hidden(e.name))
+        return sorted(e.name for e in it if not _hidden(e.name) and _kind(e) == "dir")
 
 
 def discover_aspects(root: str | Path) -> list[str]:
@@ -364,7 +426,8 @@ def _without(scan: AspectScan, drop: set[str]) -> AspectScan:
     classes = tuple(scan.classes[ci] for ci in used)
     emptied = [c for ci, c in enumerate(scan.classes) if ci not in remap]
     files = {k: (remap[ci], path, size) for k, (ci, path, size) in kept.items()}
-    return AspectScan(scan.name, scan.folder, classes, files, sorted(scan.empty_classes + emptied), scan.ignored)
+    return AspectScan(scan.name, scan.folder, classes, files, sorted(scan.empty_classes + emptied), scan.ignored,
+                      {k: v for k, v in scan.broken_links.items() if k not in drop}, scan.symlink_loops)
 
 
 def build_from_scans(
@@ -384,8 +447,19 @@ def build_from_scans(
     ``classes`` are replaced by the scanned class folders). Every image is decoded once first (``on_bad_image``)."""
     check_modes(verify, fingerprint, on_bad_image)
     bad = find_bad_images(name, scans, cache_dir)
+    for scan in scans.values():  # an image name that is a broken symbolic link cannot be read either
+        for key, hit in scan.broken_links.items():
+            bad.setdefault(key, hit)
+    loops = sorted({p for s in scans.values() for p in s.symlink_loops})
+    if loops:
+        warnings.warn(
+            f"dataset '{name}': {len(loops)} folder link(s) lead back to a folder above them (a symbolic link loop), "
+            f"not followed: {', '.join(loops[:3])}",
+            DatasetWarning,
+            stacklevel=2,
+        )
     if bad:
-        n_read = len(_read_copies(scans))
+        n_read = len(set(_read_copies(scans)) | set(bad))
         if on_bad_image == "error":
             raise BadImageError(bad_images_message(name, bad, n_read))
         scans = {a: _without(s, set(bad)) for a, s in scans.items()}
@@ -504,6 +578,7 @@ def build_from_scans(
             "verify": verify,
             "on_bad_image": on_bad_image,
             "skipped_images": len(bad),
+            "symlink_loops": loops,
             "bad_images": {path: reason for path, reason in sorted(bad.values())},
         }
     )
