@@ -527,6 +527,7 @@ class MultiDProxy(ProxyMethod):
                 # the epoch's own F (each image once): no extra forward pass over all N images
                 pseudo = kmeans(epoch_f, k, kmeans_gen, cfg.kmeans_iters, cfg.kmeans_restarts)[0]
             history.append({**sums, "alpha": alpha, "beta": beta})
+            task.log_epoch(history[-1])  # live curves (W&B)
             bar.update()
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
         bar.close()

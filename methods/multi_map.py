@@ -177,6 +177,7 @@ class MultiMaP(ProxyMethod):
                 for key, value in terms.items():
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
+            task.log_epoch(sums)  # live curves (W&B)
             bar.update()
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
         bar.close()

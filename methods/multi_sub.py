@@ -153,6 +153,7 @@ class MultiSub(ProxyMethod):
                     opt.step()
                     total += float(loss.detach()) * len(idx)
                 history.append({"round": float(r), "phase": 1.0, "align": total / task.n})
+                task.log_epoch(history[-1])  # live curves (W&B)
                 bar.update()
             # Phase II: clustering (f only), pseudo-labels from the proxies, fixed for the phase
             with torch.no_grad():
@@ -176,6 +177,7 @@ class MultiSub(ProxyMethod):
                 history.append({"round": float(r), "phase": 2.0, "cluster": sums[0], "intra": sums[1],
                                 "inter": sums[2], "pseudo_classes": float(len(torch.unique(labels))),
                                 "pseudo_changed": changed})
+                task.log_epoch(history[-1])  # live curves (W&B)
                 bar.update()
         bar.close()
 

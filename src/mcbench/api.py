@@ -12,7 +12,7 @@ import importlib
 import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 import torch
@@ -61,6 +61,12 @@ class ClusteringTask:
     #: the k of every aspect of the dataset (dataset order); read only by the classic multiple-clustering controls,
     #: whose papers give them every clustering's k (methods/classic.py, switch ``k_views``)
     aspect_ks: tuple[int, ...] = ()
+    on_epoch: Callable[[dict[str, float]], None] | None = None  # the tracker's live curves (W&B)
+
+    def log_epoch(self, terms: dict[str, float]) -> None:
+        """Report one finished epoch's loss terms (the entry just appended to the history): live curves."""
+        if self.on_epoch is not None:
+            self.on_epoch(dict(terms))
 
     def progress(self, total: int, method: str) -> tqdm:
         """A progress bar over a training's ``total`` epochs (on stderr, cleared when done; off unless the run
@@ -198,7 +204,7 @@ def _load_methods() -> None:
         ep.load()
 
 
-METHODS: Registry[type[ProxyMethod]] = Registry("method", loader=_load_methods)
+METHODS: Registry[type[ProxyMethod]] = Registry("method", loader=_load_methods, entry_point_group="mcbench.methods")
 
 
 def register_method(name: str):

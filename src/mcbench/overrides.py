@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import inspect
 
-from mcbench.api import METHODS
-from mcbench.data.base import DATASETS
 from mcbench.registry import UnknownNameError
 
 
@@ -19,10 +17,14 @@ def _choices(argv: list[str], group: str, default: str) -> list[str]:
 
 
 def _method_keys(name: str) -> set[str]:
+    from mcbench.api import METHODS  # imported here: `mcbench --help` needs no torch
+
     return {f.name for f in dataclasses.fields(METHODS.get(name).Config)} | {"name"}
 
 
 def _dataset_keys(name: str) -> set[str] | None:
+    from mcbench.data.base import DATASETS
+
     params = inspect.signature(DATASETS.get(name)).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return None  # the factory takes any keyword: nothing to check here

@@ -23,8 +23,10 @@ class UnknownNameError(KeyError):
 class Registry(Generic[T]):
     """Maps names to objects (classes or factories) of one kind."""
 
-    def __init__(self, kind: str, loader: Callable[[], None] | None = None) -> None:
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None,
+                 entry_point_group: str | None = None) -> None:
         self.kind = kind
+        self.entry_point_group = entry_point_group  # where entries from other packages register
         self._entries: dict[str, T] = {}
         self._loader = loader
         self._loaded = False
@@ -55,7 +57,9 @@ class Registry(Generic[T]):
         names = self.names()
         close = difflib.get_close_matches(str(name), names, n=3, cutoff=0.5)
         hint = f" Did you mean: {', '.join(close)}?" if close else ""
-        return f"Unknown {self.kind} '{name}'.{hint} Available: {', '.join(names)}"
+        plugins = (f" A {self.kind} from another package registers through the '{self.entry_point_group}' "
+                   f"entry-point group (README, \"Plugins\")." if self.entry_point_group else "")
+        return f"Unknown {self.kind} '{name}'.{hint} Available: {', '.join(names)}.{plugins}"
 
     def names(self, pattern: str = "*") -> list[str]:
         self._ensure_loaded()

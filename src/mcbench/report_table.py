@@ -1,8 +1,13 @@
-"""The short result table a run prints."""
+"""The result tables a run prints: one line per task (``format_rows``) and, at the end of a multirun, one
+aggregated table (``sweep_table``: method × dataset/aspect, mean ± std over seeds, failed jobs), like
+lm-evaluation-harness's final table. No torch, no pandas: the CLI imports this module at start-up."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
+
+METRICS = ("nmi", "ri", "ari", "acc")
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
@@ -12,6 +17,81 @@ def format_rows(rows: list[dict[str, Any]]) -> str:
          f"{r['ari']:.4f}", f"{r['acc']:.4f}", f"{r['runtime_s']:.1f}")
         for r in rows
     ]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    fmt = lambda line: "  ".join(c.ljust(w) for c, w in zip(line, widths))  # noqa: E731
+    return _layout(lines)
+
+
+def _layout(lines: list[tuple[str, ...]]) -> str:
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    fmt = lambda line: "  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip()  # noqa: E731
     return "\n".join([fmt(lines[0]), "  ".join("-" * w for w in widths)] + [fmt(line) for line in lines[1:]])
+
+
+def _mean_std(values: list[float]) -> str:
+    """``0.8123 ± 0.0100`` (sample std over seeds); one value: no std (it is not 0, it is unknown)."""
+    if not values:
+        return ""
+    mean = sum(values) / len(values)
+    if len(values) == 1:
+        return f"{mean:.4f}"
+    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
+    return f"{mean:.4f} ± {std:.4f}"
+
+
+def _picked(overrides: list[str], key: str) -> str | None:
+    for o in overrides:
+        if o.startswith(f"{key}="):
+            return o.split("=", 1)[1]
+    return None
+
+
+def sweep_summary(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ()) -> list[dict[str, str]]:
+    """One record per (method, dataset, aspect): seeds, mean ± std of each metric, failed jobs.
+
+    A row counts once per ``run_id`` (the newest), whatever number of jobs listed it. A failed job has no aspect
+    (it may have failed before the aspects were known): it is counted on every (method, dataset) line its
+    overrides name, or on a line of its own when no line matches."""
+    latest: dict[str, dict[str, Any]] = {}
+    for i, r in enumerate(rows):
+        latest[str(r.get("run_id") or f"row{i}")] = r
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in latest.values():
+        groups.setdefault((str(r["method"]), str(r["dataset"]), str(r["aspect"])), []).append(r)
+    out = []
+    matched: set[int] = set()
+    for (method, dataset, aspect), members in sorted(groups.items()):
+        failed = 0
+        for j, f in enumerate(failures):
+            m, d = _picked(f["overrides"], "method"), _picked(f["overrides"], "dataset")
+            if (m in (None, method)) and (d in (None, dataset)) and (m or d):
+                failed += 1
+                matched.add(j)
+        record = {"method": method, "dataset": dataset, "aspect": aspect,
+                  "seeds": ",".join(str(s) for s in sorted({int(r["seed"]) for r in members})),
+                  "n": str(len(members)), "failed": str(failed)}
+        for m in METRICS:
+            record[m] = _mean_std([float(r[m]) for r in members if r.get(m) is not None and r.get(m) == r.get(m)])
+        out.append(record)
+    for j, f in enumerate(failures):
+        if j not in matched:
+            out.append({"method": _picked(f["overrides"], "method") or "(default)",
+                        "dataset": _picked(f["overrides"], "dataset") or "(default)", "aspect": "-", "seeds": "",
+                        "n": "0", "failed": "1", **{m: "" for m in METRICS}})
+    return out
+
+
+def sweep_table(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ()) -> str:
+    """The aggregated table as aligned text (printed at the end of a sweep)."""
+    records = sweep_summary(rows, failures)
+    header = ("method", "dataset", "aspect", "seeds", "n", "NMI", "RI", "ARI", "ACC", "failed")
+    keys = ("method", "dataset", "aspect", "seeds", "n", *METRICS, "failed")
+    return _layout([header] + [tuple(r[k] for k in keys) for r in records])
+
+
+def sweep_markdown(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ()) -> str:
+    """The aggregated table in Markdown (written as ``summary.md`` into the sweep folder)."""
+    records = sweep_summary(rows, failures)
+    header = ["method", "dataset", "aspect", "seeds", "n", "NMI", "RI", "ARI", "ACC", "failed jobs"]
+    keys = ("method", "dataset", "aspect", "seeds", "n", *METRICS, "failed")
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(r[k] for k in keys) + " |" for r in records]
+    return "\n".join(lines) + "\n"

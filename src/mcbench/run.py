@@ -156,7 +156,7 @@ def task_order(labels: np.ndarray, seed: int, aspect: str, order: str) -> np.nda
 def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, encoder: ClipEncoder,
                words: tuple[str, ...], seed: int, order: str = "shuffled", device: torch.device | str = "cpu",
                protocol: KMeansProtocol = KMeansProtocol(), per_class: int | None = None,
-               progress: bool = False) -> tuple[ClusteringTask, np.ndarray]:
+               progress: bool = False, on_epoch=None) -> tuple[ClusteringTask, np.ndarray]:
     """The label-free task for one aspect, and ``perm``: task image i is dataset image ``perm[i]``."""
     aspect_obj = dataset.aspects[aspect]
     truth = dataset.labels[aspect]
@@ -167,7 +167,7 @@ def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, 
         dataset=dataset.name, aspect=aspect, concept=aspect_obj.concept_word, k=aspect_obj.k,
         prompt=aspect_obj.prompt, reference_words=tuple(words), aspect_ks=tuple(a.k for a in dataset.aspects.values()),
         features=ImageFeatures(features.embeddings[perm].to(device), features.pre_projection[perm].to(device)),
-        encoder=encoder, seed=seed, device=device, protocol=protocol, show_progress=progress,
+        encoder=encoder, seed=seed, device=device, protocol=protocol, show_progress=progress, on_epoch=on_epoch,
     )
     return task, perm
 
@@ -247,7 +247,12 @@ def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[
                 match = stored[(stored["run_id"].astype(str) == run_id) & (stored["status"] == "ok")]
                 rows.append((match.iloc[-1].to_dict(), None))
             continue
-        row, result = run_task(job, aspect, words, encoder, features, ident, run_id)
+        tracker.start_task(cfg, ident, run_id)  # live loss curves while the method trains
+        try:
+            row, result = run_task(job, aspect, words, encoder, features, ident, run_id, on_epoch=tracker.log_epoch)
+        except BaseException as exc:
+            tracker.abort(exc)
+            raise
         # the row first; what follows (the task's files, the logger) is optional and only warns when it fails
         row["wandb_run_id"] = tracker.current_run_id()
         if not store.append(row, skip_if_done=not cfg.force):  # "already done" is checked under the file lock
@@ -275,13 +280,13 @@ def _stored_row(store: ResultStore, run_id: str) -> dict[str, Any]:
 
 
 def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder, features: ImageFeatures,
-             ident: dict[str, Any], run_id: str) -> tuple[dict[str, Any], FitResult]:
+             ident: dict[str, Any], run_id: str, on_epoch=None) -> tuple[dict[str, Any], FitResult]:
     cfg = job.cfg
     aspect_obj = job.dataset.aspects[aspect]
     truth = job.dataset.labels[aspect]
     task, perm = build_task(job.dataset, aspect, features, encoder, words.words, cfg.seed, cfg.data.order,
                             job.device, KMeansProtocol(cfg.protocol.n_restarts), cfg.data.get("per_class"),
-                            progress=bool(cfg.progress))
+                            progress=bool(cfg.progress), on_epoch=on_epoch)
     # the ceiling: a probe trained with the labels (the evaluator's reference, never shown to the method)
     ceiling = (ceiling_scores(features.embeddings.float().cpu().numpy(), truth, job.dataset.revision, aspect,
                               _encoder_identity(encoder), cfg.paths.cache_dir) if cfg.protocol.get("ceiling", True)
