@@ -29,10 +29,6 @@ from mcbench.registry import Registry
 
 _log = logging.getLogger(__name__)
 
-_log = logging.getLogger(__name__)
-
-_log = logging.getLogger(__name__)
-
 METRICS = ("nmi", "ri", "ari", "ami", "acc", "nmi_std", "ri_std", "ari_std", "runtime_s", "fit_s", "epochs_run")
 
 
@@ -224,80 +220,6 @@ TRACKERS.register("wandb")(WandbTracker)
 
 def build_tracker(name: str, **params: Any) -> Tracker:
     return TRACKERS.get(name)(**params)
-
-
-class GuardedTracker:
-    """A tracker whose failures are warnings, never lost work: logging is optional, the result row is not.
-
-    Every call goes to the wrapped tracker; the first one that raises (``WANDB_MODE=online`` without a key, a
-    network or disk error) logs one warning naming the logger and the fix, and the tracker is off for the rest
-    of the job (the runner appends each row before it logs it)."""
-
-    def __init__(self, inner: Any, name: str) -> None:
-        self.inner = inner
-        self.name = name
-        self.failed: BaseException | None = None
-
-    def current_run_id(self) -> str:
-        """The id of the tracker's run for the task under way ('' when none is open)."""
-        return "" if self.failed else str(getattr(getattr(self.inner, "_run", None), "id", "") or "")
-
-    def __getattr__(self, attr: str) -> Any:
-        method = getattr(self.inner, attr)
-        if not callable(method):
-            return method
-
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if self.failed is not None:
-                return None
-            try:
-                return method(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001  (any logger failure: a warning, the job goes on)
-                self.failed = exc
-                _log.warning(
-                    "mcbench: logger=%s failed (%s: %s); result rows are still written to the results file, "
-                    "logging is off for the rest of this job. Fix the logger (W&B: WANDB_MODE=offline, or set "
-                    "WANDB_API_KEY) or use logger=none", self.name, type(exc).__name__, str(exc).replace("\n", " ")[:300])
-                return None
-
-        return guarded
-
-
-class GuardedTracker:
-    """A tracker whose failures are warnings, never lost work: logging is optional, the result row is not.
-
-    Every call goes to the wrapped tracker; the first one that raises (``WANDB_MODE=online`` without a key, a
-    network or disk error) logs one warning naming the logger and the fix, and the tracker is off for the rest
-    of the job (the runner appends each row before it logs it)."""
-
-    def __init__(self, inner: Any, name: str) -> None:
-        self.inner = inner
-        self.name = name
-        self.failed: BaseException | None = None
-
-    def current_run_id(self) -> str:
-        """The id of the tracker's run for the task under way ('' when none is open)."""
-        return "" if self.failed else str(getattr(getattr(self.inner, "_run", None), "id", "") or "")
-
-    def __getattr__(self, attr: str) -> Any:
-        method = getattr(self.inner, attr)
-        if not callable(method):
-            return method
-
-        def guarded(*args: Any, **kwargs: Any) -> Any:
-            if self.failed is not None:
-                return None
-            try:
-                return method(*args, **kwargs)
-            except Exception as exc:  # noqa: BLE001  (any logger failure: a warning, the job goes on)
-                self.failed = exc
-                _log.warning(
-                    "mcbench: logger=%s failed (%s: %s); result rows are still written to the results file, "
-                    "logging is off for the rest of this job. Fix the logger (W&B: WANDB_MODE=offline, or set "
-                    "WANDB_API_KEY) or use logger=none", self.name, type(exc).__name__, str(exc).replace("\n", " ")[:300])
-                return None
-
-        return guarded
 
 
 class GuardedTracker:
