@@ -223,3 +223,17 @@ def test_rows_from_before_the_new_columns_still_read(tmp_path):
     board, _, _ = _build(tmp_path, [old])
     row = board.iloc[0]
     assert row["image_sets"] == "synth_cards/easy/seed=3" and row["selection"] == "named" and not row["tuned"]
+
+
+def test_papers_numbers_and_sanity_verdicts_come_from_the_reference_folder(results):
+    shared = results / "shared"
+    shared.mkdir()
+    (shared / "reported.csv").write_text("method,dataset,aspect,nmi,ri,source\nmulti_map,fruit,color,0.8619,,Table 2\n")
+    (shared / "sanity.csv").write_text("method,variant,dataset,check,aspect,passed,applies,evidence\n"
+                                       "multi_map,defaults,synth_cards,random_encoder,suits,True,True,{}\n")
+    main(["--results", str(results / "runs.csv"), "--out", str(results / "synthetic"), "--no-plots",
+          "--reference-dir", str(shared)])
+    board = pd.read_csv(results / "synthetic" / "leaderboard.csv")
+    assert board["reported_nmi"].notna().sum() == 1
+    md = (results / "synthetic" / "leaderboard.md").read_text()
+    assert "[sanity.md](../shared/sanity.md)" in md and "| multi_map | defaults | pass |" in md

@@ -226,11 +226,15 @@ def headroom_markdown(table: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def sanity_markdown(out_dir: Path) -> str:
-    """Per method and settings: did the sanity suite pass (evidence in sanity.md)?"""
-    path = out_dir / "sanity.csv"
+def sanity_markdown(folder: Path, link_from: Path | None = None) -> str:
+    """Per method and settings: did the sanity suite pass (``folder/sanity.csv``; evidence in sanity.md, linked
+    relative to ``link_from``, the folder of the Markdown that shows it, by default ``folder``)?"""
+    import os
+
+    path = Path(folder) / "sanity.csv"
     if not path.is_file():
         return ""
+    link = Path(os.path.relpath(Path(folder) / "sanity.md", link_from or folder)).as_posix()
     from mcbench.sanity import CHECKS, summarize
 
     verdicts = pd.read_csv(path)
@@ -239,7 +243,7 @@ def sanity_markdown(out_dir: Path) -> str:
     if "applies" in verdicts:  # checks that do not apply (the interest swap of an aspect-blind control)
         off = verdicts[~verdicts["applies"].astype(bool)]
         blind = set(zip(off["method"], off["variant"], off["check"]))
-    lines = ["## Sanity checks", "", "Evidence: [sanity.md](sanity.md) (`mcbench-sanity`). A method above the "
+    lines = ["## Sanity checks", "", f"Evidence: [sanity.md]({link}) (`mcbench-sanity`). A method above the "
              "random-encoder band is flagged as leaking.", "",
              "| method | settings | " + " | ".join(CHECKS) + " |", "|---|---|" + "---|" * len(CHECKS)]
     for (method, variant), part in summary.groupby(["method", "variant"]):

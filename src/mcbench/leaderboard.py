@@ -147,21 +147,25 @@ def attach_headroom(board: pd.DataFrame, gain_table: pd.DataFrame) -> pd.DataFra
 
 
 def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, method: str | None = None,
-          encoder: str | None = None, plots: bool = True,
-          metrics: tuple[str, ...] = DEFAULT_METRICS) -> pd.DataFrame:
+          encoder: str | None = None, plots: bool = True, metrics: tuple[str, ...] = DEFAULT_METRICS,
+          reference_dir: str | Path | None = None) -> pd.DataFrame:
+    """Write ``leaderboard.{csv,md}``, ``gains.csv`` and ``plots/`` to ``out_dir``; the papers' numbers
+    (``reported.csv``) and the sanity verdicts (``sanity.csv``) are read from ``reference_dir`` (default:
+    ``out_dir``)."""
     out_dir = Path(out_dir)
+    reference_dir = Path(reference_dir) if reference_dir else out_dir
     rows = load_rows(results, dataset, method, encoder)
     board = aggregate(rows)
     gain_metrics = tuple(dict.fromkeys(("nmi",) + tuple(metrics)))  # NMI always: the headroom share is in NMI
     gain_table = gains(rows, gain_metrics)
-    board = attach_headroom(attach_reported(board, out_dir / "reported.csv"), gain_table)
+    board = attach_headroom(attach_reported(board, reference_dir / "reported.csv"), gain_table)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out_dir / "leaderboard.csv", board.to_csv(index=False))
     write_text_atomic(out_dir / "gains.csv", gain_table.to_csv(index=False))
     shown = gain_table[gain_table["metric"].isin(metrics)]
     write_text_atomic(out_dir / "leaderboard.md", "\n".join(
         [to_markdown(board, metrics), headroom_markdown(gain_table), gains_markdown(shown),
-         sanity_markdown(out_dir)]))
+         sanity_markdown(reference_dir, link_from=out_dir)]))
     if plots and not board.empty:
         plot_bars(board, out_dir / "plots", metrics[0])
         plot_levels(board, out_dir / "plots", metrics[0])
@@ -189,12 +193,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--metric", type=_metrics, default=DEFAULT_METRICS,
                         help=f"comma-separated metrics shown in the Markdown, first one plotted "
                              f"(default: nmi,ri; choices: {', '.join(METRICS)})")
+    parser.add_argument("--reference-dir", help="folder with reported.csv (the papers' numbers) and sanity.csv "
+                                                "(sanity verdicts); default: the --out folder")
     parser.add_argument("--no-plots", action="store_true")
     args = parser.parse_args(argv)
     if not Path(args.results).is_file():
         parser.error(f"no results file at {args.results}: run `mcbench` first or pass --results PATH")
     board = build(args.results, args.out, args.dataset, args.method, args.encoder, plots=not args.no_plots,
-                  metrics=args.metric)
+                  metrics=args.metric, reference_dir=args.reference_dir)
     print(f"{len(board)} leaderboard rows → {args.out}/leaderboard.csv, {args.out}/leaderboard.md"
           + ("" if args.no_plots else f", {args.out}/plots/"))
 
