@@ -24,7 +24,10 @@ Equation → code
   → ``alpha_schedule``, ``beta_schedule``; t = the 0-based epoch.
 * dynamic candidate management (§1.4): every R epochs k-means (k = M) on the proxies, score each candidate by
   its mean (or max) cosine to the centres, keep the top half → ``CandidatePool.prune``, ``pool_schedule``.
-* final partition: the task's k-means protocol on F (``FitResult.from_representation``).
+* final partition: the task's k-means protocol on F (``FitResult.from_representation``). With
+  ``fusion_tokens=batch`` the attention's sequence is a set of images; ``readout_sequence=batch`` (default) reads F
+  out over seeded random sequences of ``batch_size`` images, the length training used (the paper trains on
+  mini-batches and says nothing else), ``all`` over all N images as one sequence (v3 and earlier).
 
 Switches (all ``MultiDProxyConfig`` fields; every one lands in the result row)
 -------------------------------------------------------------------------------
@@ -32,6 +35,7 @@ Switches (all ``MultiDProxyConfig`` fields; every one lands in the result row)
 (the paper's ablations, mapped onto the switches below by ``resolve_ablation``);
 ``proxy_space`` joint | token; ``fusion_tokens`` batch | global | patch; ``fusion`` gated | concat;
 ``modality`` fused | text | visual; ``lc_mode`` infonce_hard | note; ``align_target`` text | fused;
+``readout_sequence`` batch | all;
 ``dynamic``; ``use_lu``; ``use_lc``; ``score`` mean | max; ``prune_to_k``; ``prune_every``; the sizes,
 temperatures and optimiser settings. docs/multi_dproxy.md gives each default and why.
 
@@ -65,6 +69,7 @@ CHOICES = {
     "lc_mode": ("infonce_hard", "note"),
     "align_target": ("text", "fused"),
     "score": ("mean", "max"),
+    "readout_sequence": ("batch", "all"),
 }
 
 
@@ -99,6 +104,7 @@ class MultiDProxyConfig:
     init_std: float = 0.02  # w'_i ~ N(0, init_std²), seeded
     kmeans_iters: int = 50  # Lloyd iterations of the in-training k-means (pruning, pseudo-clusters)
     kmeans_restarts: int = 3  # k-means++ runs per in-training k-means; the lowest inertia is kept
+    readout_sequence: str = "batch"  # batch: F read out over sequences of batch_size images, as trained | all: one of N
 
 
 def resolve_ablation(cfg: MultiDProxyConfig) -> MultiDProxyConfig:
@@ -435,7 +441,7 @@ class MultiDProxy(ProxyMethod):
     """Multi-DProxy: dynamic candidate pool, softmax proxies, gated cross-modal fusion, k-means on F."""
 
     Config = MultiDProxyConfig
-    version = 3  # 2: trains in an order of the images' own (order-equivariant); 3: concat keeps L_a alive
+    version = 4  # 2: images' own order (order-equivariant); 3: concat keeps L_a alive; 4: readout_sequence
     implementation = "reimplementation (paper)"
 
     def __init__(self, config: MultiDProxyConfig | None = None) -> None:
@@ -479,12 +485,23 @@ class MultiDProxy(ProxyMethod):
 
         concat = fusion is None and cfg.modality == "fused"  # F = [T⁰; V]
 
+        readout_gen = task.generator(4)
+
         @torch.no_grad()
         def full_pass() -> tuple[torch.Tensor, torch.Tensor]:
-            """(T⁰, F) of all N images; with batch tokens the whole set is one sequence, so F_i does not
-            depend on the task order (no positional encoding)."""
+            """(T⁰, F) of all N images. With batch tokens and ``readout_sequence=batch`` F is read out over seeded
+            random sequences of ``batch_size`` images (the training length); ``all``: the whole set is one
+            sequence. Both are drawn in the images' own order, so F_i does not depend on the task order."""
             t0 = text.encode_all(pool.proxies(latent))
-            return t0, fuse(t0, v)[0]
+            if cfg.readout_sequence == "all" or n <= cfg.batch_size:
+                return t0, fuse(t0, v)[0]
+            fused = None
+            for seq in torch.randperm(n, generator=readout_gen).to(dev).split(cfg.batch_size):
+                part = fuse(t0[seq], v[seq])[0]
+                if fused is None:
+                    fused = part.new_empty(n, part.shape[1])
+                fused[seq] = part
+            return t0, fused
 
         sizes = pool_schedule(len(pool), k, cfg.prune_to_k) if cfg.dynamic else []
         when = dict(zip(prune_epochs(len(sizes), cfg.epochs, cfg.prune_every), sizes))

@@ -37,6 +37,14 @@ Switches (all recorded in the result row):
   per coordinate); token embeddings are ~40× smaller, so with ``proxy_space=token`` the learning rate is
   multiplied by RMS(token embeddings) / RMS(text outputs) of the reference words, giving the same relative
   step as the official code. ``none`` uses ``lr`` as is.
+* ``constraint_scale`` (``space``): α and β were set (README) for constraints measured between CLIP *output*
+  vectors; token embeddings are ~40× smaller, so the same α, β in ``proxy_space=token`` make both constraints
+  ~2,000× weaker relative to the alignment loss. ``space`` rescales them so that each term's ratio to the
+  alignment term at initialisation equals the official space's (``constraint_scales``): the concept term at
+  w_i(0) = e(z_i), the reference term (0 at initialisation in both spaces) at its natural displacement, one
+  reference word to another (the mean squared distance between distinct reference words). ``none`` uses α, β as
+  given. The effective α, β and step size of every fit are in ``FitResult.info["effective_hparams"]`` (the
+  result row's ``effective_hparams``). docs/multi_map.md has the equations, switches and measured values.
 """
 
 from __future__ import annotations
@@ -75,6 +83,7 @@ class MultiMaPConfig:
     truncate: bool = True
     prefix_cache: bool = True   # run the tower from the * slot on, the prompt prefix's keys/values computed once
     lr_scale: str = "space"     # space: lr is relative to the official output space (see _step_size) | none
+    constraint_scale: str = "space"  # space: α, β keep their official ratio to the alignment term | none
 
 
 def alignment_loss(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -87,26 +96,38 @@ def constraint_loss(w: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return ((w - target) ** 2).mean()
 
 
+def mean_pairwise_mse(vectors: torch.Tensor) -> torch.Tensor:
+    """Mean over ordered pairs k ≠ l of mean_d (v_k − v_l)²: the reference term's value for a proxy that sits on
+    another reference word (its natural displacement)."""
+    k = vectors.shape[0]
+    d2 = ((vectors[:, None, :] - vectors[None, :, :]) ** 2).mean(-1)
+    return d2.sum() / max(k * (k - 1), 1)
+
+
 @register_method("multi_map")
 class MultiMaP(ProxyMethod):
     """A learnable proxy word per image inside the aspect's prompt, held near the concept and reference words."""
 
     Config = MultiMaPConfig
     implementation = "faithful (paper intent; official behaviour by switches)"
-    version = 2
-    # the released main.py with the README's Fruit settings, class-sorted ImageFolder order, batch = class size
+    version = 3  # 3: constraint_scale (α, β at the official space's ratio to the alignment term)
+    # exactly the released main.py with the README's Fruit settings on the class-sorted ImageFolder order
     official_overrides = (
         "method.batching=blocks", "method.decay_scope=table", "method.proxy_space=official",
         "method.official_text_encoder=true", "method.zero_shot_template=bare", "method.lr=0.005",
         "method.alpha=0.3", "method.beta=0.4", "method.weight_decay=5e-5", "method.batch_size=20",
-        "data.order=sorted", "data.per_class=20",
+        "data.order=sorted",
     )
+    # the same, on per-class subsets of 20 images (= the batch): every block is one class, which amplifies the
+    # label-order leak of ``decay_scope=table`` (notes §11); not something the released code does
+    official_leak_amplified_overrides = (*official_overrides, "data.per_class=20")
 
     def _check(self, task: ClusteringTask) -> None:
         c = self.config
         for key, value, valid in (("proxy_space", c.proxy_space, PROXY_SPACES), ("batching", c.batching, BATCHINGS),
                                   ("decay_scope", c.decay_scope, DECAY_SCOPES), ("readout", c.readout, READOUTS),
-                                  ("lr_scale", c.lr_scale, ("space", "none"))):
+                                  ("lr_scale", c.lr_scale, ("space", "none")),
+                                  ("constraint_scale", c.constraint_scale, ("space", "none"))):
             if value not in valid:
                 raise ValueError(f"method.{key}={value!r} is not valid; choose one of: {', '.join(valid)}")
         if c.prefix_cache and not c.truncate:
@@ -140,6 +161,41 @@ class MultiMaP(ProxyMethod):
         outputs = task.encoder.encode_text(list(task.reference_words), normalize=False)
         return c.lr * float(word_vecs.pow(2).mean().sqrt() / outputs.pow(2).mean().sqrt())
 
+    @torch.no_grad()
+    def constraint_scales(self, task: ClusteringTask, prompt: ProxyPrompt, z: torch.Tensor) -> dict[str, float]:
+        """The factors s_α, s_β of ``constraint_scale=space`` and the initial values they match.
+
+        r(space) = term / L_align at initialisation, for the concept term (w_i(0) = e(z_i)) and the reference term
+        at its natural displacement (``mean_pairwise_mse`` of the reference words); s = r(official) / r(token).
+        The official alignment at initialisation puts the output vectors in the token slot, which needs
+        text width = joint width (true for ViT-B/32 and the tiny CLIP); otherwise the token space's alignment
+        stands in for it (``scale_basis``)."""
+        c = self.config
+        one = {"alpha_scale": 1.0, "beta_scale": 1.0, "scale_basis": "none"}
+        if c.constraint_scale == "none" or c.proxy_space == "official":
+            return one
+        enc, device = task.encoder, task.device
+        x = task.features.embeddings
+        words = list(task.reference_words)
+        tok, out = enc.token_embeddings(words).to(device), enc.encode_text(words, normalize=False).to(device)
+        tok_u = enc.token_embeddings([task.concept]).to(device)[0]
+        out_u = enc.encode_text([task.concept], normalize=False).to(device)[0]
+
+        def align(vectors: torch.Tensor) -> float:
+            t = torch.cat([prompt.encode(chunk) for chunk in vectors[z].split(1024)])
+            return float(alignment_loss(x, t))
+
+        align_tok = align(tok)
+        basis = "measured" if enc.text_width == enc.embed_dim else "token_alignment"
+        align_out = align(out) if basis == "measured" else align_tok
+        concept_tok = float(constraint_loss(tok[z], tok_u.expand(len(z), -1)))
+        concept_out = float(constraint_loss(out[z], out_u.expand(len(z), -1)))
+        move_tok, move_out = float(mean_pairwise_mse(tok)), float(mean_pairwise_mse(out))
+        return {"alpha_scale": (concept_out / align_out) / (concept_tok / align_tok),
+                "beta_scale": (move_out / align_out) / (move_tok / align_tok), "scale_basis": basis,
+                "align_token": align_tok, "align_official": align_out, "concept_token": concept_tok,
+                "concept_official": concept_out, "reference_move_token": move_tok, "reference_move_official": move_out}
+
     def _batches(self, task: ClusteringTask, gen: torch.Generator) -> list[torch.Tensor]:
         n, b = task.n, self.config.batch_size
         if self.config.batching == "shuffled":
@@ -160,7 +216,11 @@ class MultiMaP(ProxyMethod):
         anchors = word_vecs[z]  # e(z_i)
         proxies = torch.nn.Parameter(anchors.clone())  # w_i(0) = e(z_i)
         table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
-        optimizer = torch.optim.Adagrad([proxies], lr=self._step_size(task, word_vecs), weight_decay=table_decay)
+        scales = self.constraint_scales(task, prompt, z)
+        alpha, beta = c.alpha * scales["alpha_scale"], c.beta * scales["beta_scale"]
+        step = self._step_size(task, word_vecs)
+        effective = {"alpha": alpha, "beta": beta, "lr": step, **scales}
+        optimizer = torch.optim.Adagrad([proxies], lr=step, weight_decay=table_decay)
         gen = task.generator()
         history = []
         bar = task.progress(c.epochs, self.name)
@@ -170,7 +230,7 @@ class MultiMaP(ProxyMethod):
             for idx in batches:
                 idx = idx.to(device)
                 w = proxies[idx]
-                loss, terms = self.batch_objective(x[idx], prompt.encode(w), w, concept, anchors[idx])
+                loss, terms = self.batch_objective(x[idx], prompt.encode(w), w, concept, anchors[idx], alpha, beta)
                 optimizer.zero_grad(set_to_none=False)
                 loss.backward()
                 optimizer.step()
@@ -181,23 +241,27 @@ class MultiMaP(ProxyMethod):
             bar.update()
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
         bar.close()
-        return self._readout(task, prompt, proxies.detach(), z, history)
+        return self._readout(task, prompt, proxies.detach(), z, history, effective)
 
     def batch_objective(self, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, concept: torch.Tensor,
-                        anchors: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                        anchors: torch.Tensor, alpha: float | None = None,
+                        beta: float | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """One batch's loss: alignment of t_i with x_i + α·‖w_i − e(concept)‖ + β·‖w_i − e(z_i)‖ (+ the batch-only
-        L2 of ``decay_scope=batch``), and its terms for the history."""
+        L2 of ``decay_scope=batch``), and its terms for the history. ``alpha``/``beta``: the effective weights
+        (``constraint_scale``); None: the configured ones."""
         c = self.config
+        alpha = c.alpha if alpha is None else alpha
+        beta = c.beta if beta is None else beta
         terms = {"align": alignment_loss(x, t), "concept": constraint_loss(w, concept.expand_as(w)),
                  "reference": constraint_loss(w, anchors)}
-        loss = terms["align"] + c.alpha * terms["concept"] + c.beta * terms["reference"]
+        loss = terms["align"] + alpha * terms["concept"] + beta * terms["reference"]
         if c.decay_scope == "batch" and c.weight_decay:
             loss = loss + 0.5 * c.weight_decay * (w ** 2).sum()  # coupled L2 on the batch rows only
         return loss, {"loss": loss, **terms}
 
     @torch.no_grad()
     def _readout(self, task: ClusteringTask, prompt: ProxyPrompt, w: torch.Tensor, z: torch.Tensor,
-                 history: list[dict[str, float]]) -> FitResult:
+                 history: list[dict[str, float]], effective: dict[str, float | str]) -> FitResult:
         t = F.normalize(torch.cat([prompt.encode(chunk) for chunk in w.split(1024)]), dim=-1)
         x = task.features.embeddings
         if self.config.readout == "prompt":
@@ -211,6 +275,7 @@ class MultiMaP(ProxyMethod):
             rep = x
         else:
             rep = torch.cat([w, x], dim=1)
-        info = {"zero_shot_words": np.bincount(z.cpu().numpy(), minlength=len(task.reference_words)).tolist()}
+        info = {"zero_shot_words": np.bincount(z.cpu().numpy(), minlength=len(task.reference_words)).tolist(),
+                "effective_hparams": effective}
         return FitResult.from_representation(task, rep, READOUT_NAMES[self.config.readout], history=history,
                                              proxies=t.cpu().numpy(), info=info)

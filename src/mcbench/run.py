@@ -352,7 +352,12 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "words_source": words.source,
         "n_words": len(words.words),
         "words_hash": words.digest,
+        # a list written with the class names in view (datasets/*/words/*.json "oracle_like"), or the class names
+        "words_oracle_like": bool(words.provenance.get("oracle_like") or words.provenance.get("oracle")
+                                  or words.source.startswith("exact:")),
         "hparams": json.dumps(job.method.hparams(), sort_keys=True),
+        # values a method derives from its settings and the task (Multi-MaP's α, β, lr in the token space)
+        "effective_hparams": json.dumps(result.info.get("effective_hparams", {}), sort_keys=True, default=str),
         "dataset_params": json.dumps(ident["dataset_params"], sort_keys=True),
         "dataset_revision": job.dataset.revision,
         "dataset_seed": "" if cfg.dataset.get("seed") is None else cfg.dataset.seed,  # generated data only

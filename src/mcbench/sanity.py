@@ -1,11 +1,15 @@
 """``mcbench-sanity``: proves each method clusters by the image, not by the data's order or by luck.
 
-For every registered method, with its defaults and (where it has them) its official switches, on each
-synthetic dataset:
+For every registered method, with its defaults and (where it has them) its official switches — ``official``
+(exactly the released code's behaviour) and ``official_leak_amplified`` (the same on per-class subsets that
+line the batches up with the classes) — on each synthetic dataset:
 
 1. *random encoder* — the same architecture with re-initialised weights (``encoder=tiny_clip_random``):
-   the method's NMI must stay within the band of k-means on that encoder's own image features
-   (mean + 2·std over k-means restarts + ``--tolerance``); above it, the method is flagged as leaking.
+   the method's NMI must stay within the band of the best label-free image clusterer on that encoder's own
+   image features — k-means (the shared protocol), Gaussian mixtures with full and with shared (tied)
+   covariance, spectral clustering (``BAND_CLUSTERERS``): the highest mean + 2·std over their seeded restarts,
+   plus ``--tolerance``. Above it, the method is flagged as leaking: it clusters by something the pixels alone
+   do not give (the order, the batching).
 2. *order invariance* — class-sorted vs. shuffled input give the same partition up to relabelling
    (ARI ≥ 0.99 between the two partitions), or the method returns the same representation for every image
    (mapped back to the dataset's order): then only the shared k-means protocol, whose k-means++ starts
@@ -35,16 +39,24 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_module
-from sklearn.metrics import adjusted_rand_score
+from sklearn.cluster import SpectralClustering
+from sklearn.decomposition import PCA
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.mixture import GaussianMixture
 
 import mcbench.paths  # noqa: F401  (config resolver)
 from mcbench.api import METHODS
 from mcbench.atomic import write_text_atomic
 from mcbench.identity import git_commit
-from mcbench.run import ConfigError, run_with_results
+from mcbench.run import ConfigError, prepare, run_with_results
 
 CHECKS = ("random_encoder", "order_invariance", "interest_swap")
-VARIANTS = ("defaults", "official")
+#: ``official``: a method's ``official_overrides``; ``official_leak_amplified``: its
+#: ``official_leak_amplified_overrides`` (Multi-MaP: the official run on per-class subsets of the batch size)
+VARIANTS = ("defaults", "official", "official_leak_amplified")
+#: label-free clusterers of the random-encoder band (besides the shared k-means protocol, read from its rows)
+BAND_CLUSTERERS = ("gmm_full", "gmm_tied", "spectral")
+BAND_RESTARTS = 5  # seeded restarts per band clusterer (--fast: 3)
 #: ``--fast`` (CI): fewer images and epochs; ``<method>:`` overrides apply to that method only
 #: images per synthetic dataset: 13 classes (synth_cards/number) x 20, so the official variants' per-class
 #: subset (``data.per_class=20``) exists on every aspect
@@ -72,7 +84,49 @@ def variants(methods: list[str], which: tuple[str, ...] = VARIANTS) -> list[Vari
             out.append(Variant(m, "defaults", ()))
         if "official" in which and cls.official_overrides:
             out.append(Variant(m, "official", tuple(cls.official_overrides)))
+        amplified = tuple(getattr(cls, "official_leak_amplified_overrides", ()))
+        if "official_leak_amplified" in which and amplified:
+            out.append(Variant(m, "official_leak_amplified", amplified))
     return out
+
+
+def cluster_label_free(name: str, x: np.ndarray, k: int, seed: int) -> np.ndarray:
+    """One seeded partition of image features ``x`` by a label-free clusterer of the band.
+
+    The Gaussian mixtures fit on a PCA of ``x`` (fitted on ``x`` alone): ``gmm_tied`` (one covariance shared by
+    the components) keeps up to n/2 dimensions, ``gmm_full`` (one covariance per component) up to n/(2k), so
+    that every covariance is estimated from more images than it has dimensions. ``spectral``: a 10-nearest-
+    neighbour graph, k-means on its spectral embedding."""
+    n, d = x.shape
+    if name == "spectral":
+        model = SpectralClustering(n_clusters=k, affinity="nearest_neighbors", n_neighbors=min(10, n - 1),
+                                   random_state=seed, assign_labels="kmeans")
+        return model.fit_predict(x)
+    if name not in ("gmm_full", "gmm_tied"):
+        raise ValueError(f"unknown band clusterer {name!r}; choose from {', '.join(BAND_CLUSTERERS)}")
+    covariance = name.split("_")[1]
+    dims = max(1, min(d, n - 1, n // 2 if covariance == "tied" else n // (2 * k)))
+    z = PCA(n_components=dims, random_state=0).fit_transform(x)
+    gmm = GaussianMixture(n_components=k, covariance_type=covariance, reg_covar=1e-4 * float(z.var()),
+                          random_state=seed, max_iter=200)
+    return gmm.fit_predict(z)
+
+
+def band_of(kmeans_row: dict, fit: Any, truth: np.ndarray, k: int, restarts: int) -> dict:
+    """The random-encoder band of one aspect: per clusterer mean ± std NMI over seeded restarts on the random
+    features (``kmeans`` from its protocol row), and the highest mean + 2·std (``upper``, before tolerance)."""
+    order = np.asarray(fit.info["task_order"])
+    y = truth[order]
+    keep = y >= 0
+    x = np.asarray(fit.representation, dtype=np.float64)[keep]
+    stats = {"kmeans": (float(kmeans_row["nmi"]), float(kmeans_row["nmi_std"]))}
+    for name in BAND_CLUSTERERS:
+        nmis = [normalized_mutual_info_score(y[keep], cluster_label_free(name, x, k, seed))
+                for seed in range(restarts)]
+        stats[name] = (float(np.mean(nmis)), float(np.std(nmis)))
+    best = max(stats, key=lambda c: stats[c][0] + 2 * stats[c][1])
+    return {"upper": stats[best][0] + 2 * stats[best][1], "best": best,
+            "clusterers": {c: round(m, 4) for c, (m, _) in stats.items()}, "kmeans_nmi": stats["kmeans"][0]}
 
 
 def for_method(method: str, overrides: list[str]) -> list[str]:
@@ -100,10 +154,21 @@ def same_representation(r1: Any, r2: Any) -> tuple[bool, float]:
     return diff <= 1e-5 * scale, diff
 
 
-def _run(overrides: list[str]) -> list[tuple[dict[str, Any], Any]]:
+def _compose(overrides: list[str]) -> Any:
     with initialize_config_module("mcbench.conf", version_base="1.3"):
-        cfg = compose("config", overrides=overrides)
-    return run_with_results(cfg)
+        return compose("config", overrides=overrides)
+
+
+def _run(overrides: list[str]) -> list[tuple[dict[str, Any], Any]]:
+    return run_with_results(_compose(overrides))
+
+
+def _band(overrides: list[str], restarts: int) -> dict[str, dict]:
+    """Per aspect, the random-encoder band (``band_of``) of k-means rows run with ``overrides``."""
+    cfg = _compose(overrides)
+    job = prepare(cfg)
+    return {row["aspect"]: band_of(row, fit, job.dataset.labels[row["aspect"]], int(row["k"]), restarts)
+            for row, fit in run_with_results(cfg)}
 
 
 def _verdict(variant: Variant, dataset: str, check: str, aspect: str, passed: bool, evidence: dict,
@@ -114,10 +179,11 @@ def _verdict(variant: Variant, dataset: str, check: str, aspect: str, passed: bo
 
 
 def check_dataset(variant: Variant, dataset: str, overrides: list[str], tolerance: float,
-                  swap_margin: float, checks: tuple[str, ...] = CHECKS, bands: dict | None = None) -> list[dict]:
+                  swap_margin: float, checks: tuple[str, ...] = CHECKS, bands: dict | None = None,
+                  band_restarts: int = BAND_RESTARTS) -> list[dict]:
     """The checks of one method variant on one dataset; ``method.*`` overrides apply to it only.
 
-    ``bands`` memoises the random-encoder band (k-means rows per aspect) across variants."""
+    ``bands`` memoises the random-encoder band (per aspect) across variants."""
     base = [o for o in for_method("kmeans_image", overrides) if not o.startswith("method.")]
     common = [f"method={variant.method}", f"dataset={dataset}", *for_method(variant.method, overrides),
               *variant.overrides]
@@ -128,15 +194,15 @@ def check_dataset(variant: Variant, dataset: str, overrides: list[str], toleranc
         band_overrides = [o for o in variant.overrides if o.startswith("data.")]
         key = (dataset, *base, *band_overrides)
         if key not in bands:
-            bands[key] = {r["aspect"]: r for r, _ in _run(["method=kmeans_image", f"dataset={dataset}", *base,
-                                                          *band_overrides, "encoder=tiny_clip_random",
-                                                          "sanity_check=random_encoder_band"])}
+            bands[key] = _band(["method=kmeans_image", f"dataset={dataset}", *base, *band_overrides,
+                                "encoder=tiny_clip_random", "sanity_check=random_encoder_band"], band_restarts)
         band = bands[key]
         for row, _ in _run([*common, "encoder=tiny_clip_random", "sanity_check=random_encoder"]):
-            km = band[row["aspect"]]
-            upper = km["nmi"] + 2 * km["nmi_std"] + tolerance
+            b = band[row["aspect"]]
+            upper = b["upper"] + tolerance
             verdicts.append(_verdict(variant, dataset, "random_encoder", row["aspect"], row["nmi"] <= upper,
-                                     {"nmi": round(row["nmi"], 4), "kmeans_nmi": round(km["nmi"], 4),
+                                     {"nmi": round(row["nmi"], 4), "kmeans_nmi": round(b["kmeans_nmi"], 4),
+                                      "band_clusterer": b["best"], "band_nmi": b["clusterers"],
                                       "band_upper": round(upper, 4)}))
     # 2. order invariance: the variant's own order vs. the other one
     own_sorted = "data.order=sorted" in variant.overrides
@@ -180,8 +246,9 @@ def summarize(verdicts: pd.DataFrame) -> pd.DataFrame:
 
 def to_markdown(verdicts: pd.DataFrame, command: str, note: str = "") -> str:
     lines = ["# mcbench sanity suite", "", f"Made by `{command}`.", *([note] if note else []), "",
-             "Checks (docs/leakage.md): `random_encoder` = NMI on the random-weight tiny CLIP within k-means' band "
-             "on that encoder's features (above it: the method is leaking); `order_invariance` = class-sorted and "
+             "Checks (docs/leakage.md): `random_encoder` = NMI on the random-weight tiny CLIP within the band of "
+             "the best label-free clusterer (k-means, full/tied-covariance Gaussian mixture, spectral) on that "
+             "encoder's features (above it: the method is leaking); `order_invariance` = class-sorted and "
              "shuffled input give the same partition (ARI ≥ 0.99) or the same representation; `interest_swap` = "
              "NMI on the named aspect beats every other aspect by the margin. (n) = cases (dataset × aspect); "
              "n/a = does not apply (an aspect-blind control).", "",
@@ -197,10 +264,16 @@ def to_markdown(verdicts: pd.DataFrame, command: str, note: str = "") -> str:
         marks.update({c: "n/a" for m, v, c in blind if (m, v) == (method, variant)})
         lines.append(f"| {method} | {variant} | " + " | ".join(marks.get(c, "–") for c in CHECKS) + " |")
     official = sorted({m for m, v in pairs if v == "official"})
+    amplified = sorted({m for m, v in pairs if v == "official_leak_amplified"})
     lines += ["", "`defaults`: the method's own settings (`conf/method/<method>.yaml`, with `conf/method_dataset/` "
-              "where present)." + (" `official`: the method's `official_overrides` on top:" if official else "")]
+              "where present)." + (" `official`: the method's `official_overrides` on top (the released code's "
+                                   "behaviour):" if official else "")]
     if official:
         lines += ["", *(f"* {m}: `{' '.join(METHODS.get(m).official_overrides)}`" for m in official)]
+    if amplified:
+        lines += ["", "`official_leak_amplified`: the official run on per-class subsets that line the batches up "
+                  "with the classes (not what the released code does; it amplifies a label-order leak):", "",
+                  *(f"* {m}: `{' '.join(METHODS.get(m).official_leak_amplified_overrides)}`" for m in amplified)]
     lines += ["", "## Evidence", "", "| method | variant | dataset | check | aspect | passed | evidence |",
               "|---|---|---|---|---|---|---|"]
     for _, r in verdicts.iterrows():
@@ -216,8 +289,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="mcbench-sanity", description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="all", help="comma-separated method names (default: all registered)")
     parser.add_argument("--datasets", default="synth_shapes,synth_cards,synth_fruit")
-    parser.add_argument("--variants", default="defaults,official",
-                        help="comma-separated: defaults (the method's own settings), official (its official switches)")
+    parser.add_argument("--variants", default=",".join(VARIANTS),
+                        help="comma-separated: defaults (the method's own settings), official (its official "
+                             "switches), official_leak_amplified (those on per-class subsets)")
     parser.add_argument("--checks", default=",".join(CHECKS), help="comma-separated subset of: " + ", ".join(CHECKS))
     parser.add_argument("--n", type=int, default=None, help=f"images per synthetic dataset (default {DEFAULT_N}; --fast {FAST_N})")
     parser.add_argument("--fast", action="store_true",
@@ -226,6 +300,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--results", default="results/sanity_runs.csv", help="where the checks' rows go")
     parser.add_argument("--out", default="results", help="folder for sanity.csv and sanity.md")
     parser.add_argument("--tolerance", type=float, default=0.1)
+    parser.add_argument("--band-restarts", type=int, default=None,
+                        help=f"seeded restarts per band clusterer (default {BAND_RESTARTS}; --fast 3)")
     parser.add_argument("--swap-margin", type=float, default=0.2)
     parser.add_argument("overrides", nargs="*",
                         help="extra Hydra overrides for every run (e.g. dataset.difficulty=medium); "
@@ -238,6 +314,7 @@ def main(argv: list[str] | None = None) -> None:
         if not set(given) <= set(valid):
             parser.error(f"{name}: unknown {', '.join(sorted(set(given) - set(valid)))}; choose from {', '.join(valid)}")
     n = args.n if args.n is not None else (FAST_N if args.fast else DEFAULT_N)
+    band_restarts = args.band_restarts or (3 if args.fast else BAND_RESTARTS)
     base = [f"dataset.n={n}", f"seed={args.seed}", "logger=none", "progress=false", "force=true",
             f"results_file={args.results}", *(FAST_OVERRIDES if args.fast else ()), *args.overrides]
     verdicts: list[dict] = []
@@ -245,7 +322,8 @@ def main(argv: list[str] | None = None) -> None:
     for variant in variants(methods, which):
         for dataset in args.datasets.split(","):
             try:
-                verdicts += check_dataset(variant, dataset, base, args.tolerance, args.swap_margin, checks, bands)
+                verdicts += check_dataset(variant, dataset, base, args.tolerance, args.swap_margin, checks, bands,
+                                          band_restarts)
             except ConfigError as error:  # e.g. too few images per class for an official per-class subset
                 parser.exit(2, f"mcbench-sanity: {variant.method} ({variant.name}) on {dataset}: {error}\n")
     df = pd.DataFrame(verdicts)
