@@ -116,7 +116,10 @@ def m_step(f: torch.Tensor, z: torch.Tensor, shrinkage: float) -> tuple[torch.Te
 
 def gaussian_log_likelihood(f: torch.Tensor, mu: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
     """ℓ_ic = −½ (f_i − μ_c)ᵀ Σ⁻¹ (f_i − μ_c) (the class-dependent part of the shared-covariance log density)."""
-    chol = torch.linalg.cholesky(cov)
+    chol, info = torch.linalg.cholesky_ex(cov)
+    if int(info) != 0:
+        raise ValueError(f"transductive_lda: the shared covariance is singular ({f.shape[0]} images in {f.shape[1]} "
+                         f"dimensions); set method.shrinkage > 0 (e.g. 0.2) or use method.space=word_span")
     white_f = torch.linalg.solve_triangular(chol, f.T, upper=False).T      # n × p, Σ^{-1/2} f
     white_mu = torch.linalg.solve_triangular(chol, mu.T, upper=False).T    # k × p
     return -0.5 * torch.cdist(white_f, white_mu).square()

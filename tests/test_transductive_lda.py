@@ -29,7 +29,7 @@ DISTRACTORS = ("purple", "orange")  # reference words no image has (an LLM's sup
 PROMPT = "Fruit with a color of *"
 
 
-def constructed_task(encoder, words=WORDS, per_class=40, shift=1.0, noise=0.04, seed=0):
+def constructed_task(encoder, words=WORDS, per_class=20, shift=1.0, noise=0.04, seed=0):
     """Four tight classes whose centres are their words' text embeddings plus a shared shift toward the first word
     (a domain bias zero-shot follows: it gives about a third of the images to "red") plus an image-only offset
     per class, orthogonal to the words. Labels: class of each image, in task order."""
@@ -159,6 +159,7 @@ def test_iterations_zero_is_the_zero_shot_argmax_over_the_kept_words(tiny_clip):
     ({"span_words": "some"}, "method.span_words='some' is not valid"),
     ({"shrinkage": 1.5}, r"method.shrinkage=1.5 must lie in \[0, 1\]"),
     ({"iterations": -1}, "method.iterations=-1 must be"),
+    ({"space": "image", "shrinkage": 0.0}, "the shared covariance is singular .* set method.shrinkage > 0"),
 ])
 def test_a_bad_setting_is_one_clear_error(tiny_clip, params, message):
     task, _ = constructed_task(tiny_clip)
