@@ -237,3 +237,23 @@ def test_papers_numbers_and_sanity_verdicts_come_from_the_reference_folder(resul
     assert board["reported_nmi"].notna().sum() == 1
     md = (results / "synthetic" / "leaderboard.md").read_text()
     assert "[sanity.md](../shared/sanity.md)" in md and "| multi_map | defaults | pass |" in md
+
+
+def test_a_fresh_clone_starts_with_an_empty_results_file_and_the_suite_board_apart():
+    """Issue 21.8: the README's first command must run, not skip tasks found in committed rows."""
+    import subprocess
+    from pathlib import Path
+
+    from hydra import compose, initialize_config_module
+
+    root = Path(__file__).resolve().parents[1]
+    with initialize_config_module("mcbench.conf", version_base=None):
+        assert compose("config").results_file == "results/runs.csv"
+    listed = subprocess.run(["git", "ls-files", "results"], cwd=root, capture_output=True, text=True)
+    if listed.returncode != 0:
+        pytest.skip("not a git checkout")
+    committed = set(listed.stdout.split())
+    assert "results/runs.csv" not in committed and "results/synthetic/runs.csv" in committed
+    assert "results/synthetic/leaderboard.md" in committed
+    ignored = subprocess.run(["git", "check-ignore", "-q", "results/runs.csv"], cwd=root)
+    assert ignored.returncode == 0  # a user's own rows are never committed by accident
