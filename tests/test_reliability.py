@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -484,6 +485,294 @@ def test_results_file_of_an_older_version_is_read_and_extended(tmp_path):
     assert set(dropped) <= set(df.columns) and list(df.columns[: len(keep)]) == [header[i] for i in keep]
     assert df.loc[0, "nmi"] == old.loc[0, "nmi"] and pd.isna(df.loc[0, "skipped_images"])
     assert df.loc[1, "skipped_images"] == 0
+
+
+# ------------------------------------------------------------------ nothing lost, nothing counted twice (issue 20)
+
+ONE_TASK = ["method=kmeans_image", "dataset=synth_fruit", "dataset.n=40", "aspect=color"]
+
+
+@pytest.fixture(scope="module")
+def job_cache(tmp_path_factory) -> Path:
+    """One cache (synthetic images, features) for the in-process jobs of this file."""
+    return tmp_path_factory.mktemp("job-cache")
+
+
+def compose_job(results: Path, cache: Path, *overrides: str):
+    """The CLI's config, composed in-process by Hydra's compose API (``mcbench.run.run`` takes it as the app does)."""
+    from hydra import compose, initialize_config_module
+
+    with initialize_config_module("mcbench.conf", version_base="1.3"):
+        fast = [o for o in FAST if not any(o.split("=")[0] == x.split("=")[0] for x in overrides)]
+        return compose("config", overrides=[f"results_file={results}", f"paths.cache_dir={cache}", *fast, *overrides])
+
+
+def _as_root_mount(*args: str) -> bool:
+    return os.geteuid() == 0 and subprocess.run(["mount", *args], capture_output=True).returncode == 0
+
+
+def _fill(folder: Path) -> None:
+    """Fill the filesystem of ``folder`` to the last byte (a disk that became full)."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    try:
+        for chunk in (65536, 4096, 1):
+            try:
+                while True:
+                    os.write(fd, b"\0" * chunk)
+            except OSError:
+                pass
+    finally:
+        os.close(fd)
+
+
+def test_disk_full_is_one_error_and_leaves_no_half_row(tmp_path, job_cache):
+    """The issue's reproduction: the results file on a 64 KiB tmpfs that fills up. The append's short write is
+    undone and raised as one error (exit 2 through the CLI); the rows already there are intact; once space is
+    freed the same task is written."""
+    from mcbench.results import ResultsWriteError
+    from mcbench.run import run
+
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if not _as_root_mount("-t", "tmpfs", "-o", "size=64k", "tmpfs", str(disk)):
+        pytest.skip("mounting a tmpfs needs root; test_a_row_cut_by_the_file_size_limit_is_undone covers the write")
+    try:
+        results = disk / "runs.csv"
+        seed = 0
+        while True:  # rows until the next one cannot fit in the slack of the file's last 4 KiB page
+            run(compose_job(results, job_cache, *ONE_TASK, f"seed={seed}"))
+            seed += 1
+            size, row_bytes = results.stat().st_size, len(results.read_bytes().splitlines()[-1])
+            if -size % 4096 < row_bytes - 64:
+                break
+        before = results.read_bytes()
+        _fill(disk)
+        with pytest.raises(ResultsWriteError) as err:
+            run(compose_job(results, job_cache, *ONE_TASK, f"seed={seed}"))
+        msg = str(err.value)
+        assert "\n" not in msg and msg.startswith(f"cannot write the result row to {results}: No space left on device")
+        assert "the partial row was removed" in msg and "Free space on that disk" in msg
+        assert results.read_bytes() == before  # no half row
+        store = ResultStore(results)
+        assert len(store.read()) == seed and store.last_read.rejected == 0
+        (disk / "filler").unlink()
+        run(compose_job(results, job_cache, *ONE_TASK, f"seed={seed}"))
+        assert sorted(ResultStore(results).read()["seed"]) == list(range(seed + 1))
+    finally:
+        subprocess.run(["umount", str(disk)], check=True)
+
+
+_FSIZE_CHILD = """
+import os, resource, signal, sys
+from mcbench.results import ResultStore, ResultsWriteError
+path = sys.argv[1]
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing the process
+limit = os.path.getsize(path) + 100
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))  # 100 more bytes may be written: half a row
+try:
+    ResultStore(path).append({"run_id": "r2", "status": "ok", "nmi": 0.5, "note": "x" * 500})
+except ResultsWriteError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_a_row_cut_by_the_file_size_limit_is_undone(tmp_path):
+    """A short ``os.write`` for real (RLIMIT_FSIZE in a child process; no root needed): 100 bytes of the row are
+    written, the rest fails; the store truncates the file back and raises one error."""
+    path = tmp_path / "runs.csv"
+    ResultStore(path).append({"run_id": "r1", "status": "ok", "nmi": 0.4, "note": "y"})
+    before = path.read_bytes()
+    proc = subprocess.run([sys.executable, "-c", _FSIZE_CHILD, str(path)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 3, proc.stderr
+    assert re.search(r"File too large \(wrote 100 of \d+ bytes; the partial row was removed", proc.stdout)
+    assert path.read_bytes() == before
+    ResultStore(path).append({"run_id": "r2", "status": "ok", "nmi": 0.5, "note": "x" * 500})
+    assert list(ResultStore(path).read()["run_id"]) == ["r1", "r2"]
+
+
+def test_force_three_times_keeps_history_and_every_reader_counts_one_row(tmp_path, job_cache):
+    """force=true appends a newer copy (history); a rerun without force skips; the leaderboard and the resume
+    check count one row per run_id, the newest."""
+    from mcbench.leaderboard import load_rows
+    from mcbench.results import latest_per_run
+    from mcbench.run import run
+
+    results = tmp_path / "runs.csv"
+    for _ in range(3):
+        run(compose_job(results, job_cache, *ONE_TASK, "force=true"))
+    df = ResultStore(results).read()
+    assert len(df) == 3 and df["run_id"].nunique() == 1
+    assert len(latest_per_run(df)) == 1 and latest_per_run(df)["finished_at"].iloc[0] == df["finished_at"].iloc[-1]
+    assert len(load_rows(results)) == 1
+    (row,) = run(compose_job(results, job_cache, *ONE_TASK))  # not forced: skipped, the stored row shown
+    assert row["run_id"] == df["run_id"].iloc[0] and len(ResultStore(results).read()) == 3
+
+
+@contextmanager
+def read_only(path: Path):
+    """``path`` (a folder or a file) made read-only for real: a read-only bind mount as root (root ignores
+    permission bits), else chmod."""
+    if _as_root_mount("--bind", str(path), str(path)):
+        try:
+            assert subprocess.run(["mount", "-o", "remount,bind,ro", str(path)]).returncode == 0
+            yield
+        finally:
+            subprocess.run(["umount", str(path)], check=True)
+        return
+    mode = path.stat().st_mode
+    path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        yield
+    finally:
+        path.chmod(mode)
+
+
+def test_a_bad_results_path_is_one_error_before_any_work(tmp_path):
+    """results_file pointing at a folder, in a read-only folder, or at a read-only file: one error naming the
+    path and the fix, raised before the dataset is built (no cache written), where it was a traceback after the
+    fit."""
+    from mcbench.results import ResultsPathError
+    from mcbench.run import run
+
+    cache = tmp_path / "cache"
+    with pytest.raises(ResultsPathError, match=f"results_file={tmp_path} is a folder, not a file. Point results_file"):
+        run(compose_job(tmp_path, cache, *ONE_TASK))
+    shelf = tmp_path / "shelf"
+    shelf.mkdir()
+    with read_only(shelf), pytest.raises(ResultsPathError) as err:
+        run(compose_job(shelf / "runs.csv", cache, *ONE_TASK))
+    assert str(err.value).startswith(f"the folder {shelf} of results_file={shelf / 'runs.csv'} is not writable (")
+    results = tmp_path / "runs.csv"
+    ResultStore(results).append({"run_id": "r0", "status": "ok"})
+    before = results.read_bytes()
+    with read_only(results), pytest.raises(ResultsPathError, match=f"results_file={results} is not writable \\("):
+        run(compose_job(results, cache, *ONE_TASK))
+    assert results.read_bytes() == before and not cache.exists()  # nothing computed
+
+
+def test_a_logger_failure_is_a_warning_and_the_row_is_kept(tmp_path, job_cache, monkeypatch, caplog):
+    """WANDB_MODE=online without a key: wandb raises UsageError; the task's files go to a read-only folder. The
+    row is appended before either, each failure is one warning, and the job ends normally."""
+    from omegaconf import open_dict
+
+    from mcbench.run import run
+
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc key
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    results = tmp_path / "runs.csv"
+    cfg = compose_job(results, job_cache, *ONE_TASK, "logger=wandb", f"logger.dir={tmp_path / 'outputs'}")
+    shelf = tmp_path / "artifacts"
+    shelf.mkdir()
+    with open_dict(cfg):
+        cfg.artifacts_dir = str(shelf)  # the task's files (partition, history): a read-only folder
+    with caplog.at_level("WARNING", logger="mcbench"), read_only(shelf):
+        rows = run(cfg)
+    assert len(rows) == 1 and len(ResultStore(results).read()) == 1
+    assert "logger=wandb failed (UsageError" in caplog.text and "result rows are still written" in caplog.text
+    assert f"the task's files were not saved under {shelf}" in caplog.text
+
+
+def test_bad_subset_and_restart_settings_name_the_setting(tmp_path, job_cache):
+    """data.per_class=0 used to run on every image (the setting left empty in the row); -1 said "negative
+    dimensions are not allowed"; protocol.n_restarts=0 ended in an IndexError. Each is one error naming the
+    setting, before any work; a subset larger than a class is named with the class."""
+    from mcbench.run import ConfigError, run
+
+    results = tmp_path / "runs.csv"
+    for value in ("0", "-1"):
+        with pytest.raises(ConfigError, match=f"data.per_class={value} is not valid: use a positive number of images "
+                                              f"per class \\(data.per_class=20\\), or data.per_class=null"):
+            run(compose_job(results, job_cache, *ONE_TASK, f"data.per_class={value}"))
+    with pytest.raises(ConfigError, match="protocol.n_restarts=0 is not valid: use a positive integer"):
+        run(compose_job(results, job_cache, *ONE_TASK, "protocol.n_restarts=0"))
+    with pytest.raises(ConfigError, match=r"data.per_class=40: class '\w+' of aspect 'color' has only \d+ images; "
+                                          r"use data.per_class=\d+ or less"):
+        run(compose_job(results, job_cache, *ONE_TASK, "data.per_class=40"))
+    assert not results.exists()
+
+
+_LOKY_PARENT = """
+import sys, time
+from joblib import Parallel, delayed
+
+def job(folder, i):
+    import os, time
+    from pathlib import Path
+    from mcbench.parent_watch import stop_with_parent
+    assert stop_with_parent(poll_s=0.2)
+    Path(folder, f"worker-{i}").write_text(str(os.getpid()))
+    time.sleep(float(sys.argv[2]))  # a long task ...
+    Path(folder, f"row-{i}").write_text("appended after the sweep died")  # ... whose row must never be written
+
+Parallel(n_jobs=2, backend="loky")(delayed(job)(sys.argv[1], i) for i in range(2))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_killed_sweep_parent_stops_its_loky_workers(tmp_path):
+    """The mechanism behind hydra/launcher=parallel's workers: joblib loky workers that called stop_with_parent
+    (run_with_results does, at every job's start) end within a second of their parent's SIGKILL, before their
+    task could append a row."""
+    parent = subprocess.Popen([sys.executable, "-c", _LOKY_PARENT, str(tmp_path), "30"], start_new_session=True)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and len(list(tmp_path.glob("worker-*"))) < 2:
+            assert parent.poll() is None
+            time.sleep(0.1)
+        workers = [int(p.read_text()) for p in tmp_path.glob("worker-*")]
+        assert len(workers) == 2 and all(map(_alive, workers))
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait()
+        deadline = time.time() + 15
+        while time.time() < deadline and any(map(_alive, workers)):
+            time.sleep(0.1)
+        assert not any(map(_alive, workers)), "loky workers outlived their parent"
+        assert not list(tmp_path.glob("row-*"))
+    finally:
+        os.killpg(parent.pid, signal.SIGKILL)  # the group: whatever is left of this test's processes
+
+
+def test_created_files_respect_the_umask(tmp_path, job_cache):
+    """Results file (and its lock), feature cache, image-check cache and LLM cache: 0644 under umask 0022 and
+    0664 under 0002, as open() would make them (mkstemp's 0600 made a shared results folder unreadable)."""
+    from test_llm_words import FakeOpenAI, fruit_dataset
+
+    from mcbench.llm import OpenAIWords
+
+    old = os.umask(0o022)
+    try:
+        for umask, mode in ((0o022, 0o644), (0o002, 0o664)):
+            os.umask(umask)
+            here = tmp_path / f"u{umask:03o}"
+            store = ResultStore(here / "runs.csv")
+            store.append({"run_id": "r1", "status": "ok"})
+            store.append({"run_id": "r2", "status": "ok", "extra": 1})  # a rewrite with new columns
+            root = here / "fruit"
+            write_layout(root, "fruit", 6)
+            ds = build_dataset("folder", root=str(root), cache_dir=str(here / "cache"))
+            image_features(create_encoder("mcbench-tiny-clip", "random"), ds, here / "cache", progress=False)
+            server = FakeOpenAI()
+            try:
+                words = OpenAIWords(model="fake", base_url=server.url, api_key_env=None, cache_dir=here / "llm")
+                words(fruit_dataset(), fruit_dataset().aspects["color"])
+            finally:
+                server.stop()
+            made = [here / "runs.csv", here / "runs.csv.lock", *(here / "cache").rglob("*.safetensors"),
+                    *(here / "cache" / "image_checks").rglob("*.json"), *(here / "llm").glob("*.json")]
+            assert len(made) == 5
+            assert {str(p): oct(p.stat().st_mode & 0o777) for p in made} == {str(p): oct(mode) for p in made}
+    finally:
+        os.umask(old)
 
 
 # --------------------------------------------------------------------------------------------- determinism

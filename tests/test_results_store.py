@@ -1,5 +1,6 @@
 import csv
 import multiprocessing as mp
+import sys
 
 import pytest
 
@@ -84,3 +85,36 @@ def test_latest_per_run_keeps_the_newest_copy_of_each_run_in_file_order(tmp_path
     assert latest["run_id"].fillna("").tolist() == ["r2", "r1", ""]
     assert latest.loc[latest["run_id"] == "r1", "nmi"].tolist() == [0.9]
     assert latest_per_run(df.drop(columns="run_id")).shape == (4, 3)
+
+
+def _finisher(path, run_id, barrier):
+    """A job of a sweep: it checked "already done" when it started, then finishes its task with the others."""
+    store = ResultStore(path)
+    done_at_start = store.completed_run_ids()
+    barrier.wait()  # every job has started (and checked) before any finishes: the race of the issue
+    wrote = store.append(_row(0, run_id=run_id, done_at_start=run_id in done_at_start), skip_if_done=True)
+    sys.exit(0 if wrote else 9)
+
+
+def test_four_jobs_with_seeds_0_1_2_2_write_seed_2_once(tmp_path):
+    """The "already done" check at start cannot see a twin job; the check under the lock at append can."""
+    path = tmp_path / "runs.csv"
+    ctx = mp.get_context("spawn")
+    barrier = ctx.Barrier(4)
+    procs = [ctx.Process(target=_finisher, args=(path, f"seed{s}", barrier)) for s in (0, 1, 2, 2)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert sorted(p.exitcode for p in procs) == [0, 0, 0, 9]  # one twin found the other's row and wrote nothing
+    df = ResultStore(path).read()
+    assert sorted(df["run_id"]) == ["seed0", "seed1", "seed2"]
+    assert (df["done_at_start"].astype(str) == "False").all()  # at start none of them was done
+
+
+def test_append_returns_false_for_a_run_already_written_unless_forced(tmp_path):
+    store = ResultStore(tmp_path / "runs.csv")
+    assert store.append(_row(1), skip_if_done=True)
+    assert not store.append(_row(1), skip_if_done=True)
+    assert store.append(_row(1))  # force=true: a newer copy, kept as history
+    assert len(store.read()) == 2 and store.completed_run_ids() == {"r1"}
