@@ -110,8 +110,8 @@ def test_report_of_a_sweep_links_job_pages_and_embeds_its_leaderboard(tmp_path):
         assert len(sections(job_page)) == 2 and 'href="../index.html"' in job_page
     board = re.search(r'<table class="leaderboard">(.*?)</table>', page, re.S).group(1)
     body = re.findall(r'<tr><td class="l">(\w+)</td>.*?</tr>', board)
-    assert body == ["color", "species"]  # one row per aspect, both seeds in it
-    assert board.count("<td>2</td>") == 2 and "±" in board
+    assert body == ["color", "color", "species", "species"]  # a row per aspect and metric (NMI, RI), both seeds in it
+    assert board.count("<td>1 × 2</td>") == 4 and "±" in board  # runs: 1 image set × 2 seeds
     assert page.count('<tr class="task-row">') == 4  # the task table: 2 seeds × 2 aspects
 
 
