@@ -108,12 +108,13 @@ class ENRCConfig:
     noise_space: bool = False
     pretrain_epochs: int = 20  # ClustPy default 100: the smallest setting that still trains the autoencoder here
     clustering_epochs: int = 20  # ClustPy default 150
-    embedding_size: int = 20  # ClustPy default; raised to max(k) + 1 where a view has more clusters (its init needs it)
+    embedding_size: int = 20  # ClustPy default; at most the input's dimension, at least max(k) + 1 (its init needs it)
     batch_size: int = 128  # ClustPy default
     pretrain_lr: float = 1e-3  # ClustPy default (Adam)
     clustering_lr: float = 1e-4  # ClustPy default (Adam)
     init: str = "nrkmeans"  # ClustPy default: Nr-Kmeans on the pretrained embedding
     final_reclustering: bool = True  # ClustPy default: re-run the Nr-Kmeans init on the final embedding
+    retries: int = 3  # refits with seed + 1000·attempt where ClustPy loses a subspace (a crash; no labels involved)
 
 
 @register_method("enrc")
@@ -129,14 +130,34 @@ class ENRCControl(ClassicMultipleClustering):
         c = self.config
         if c.embedding_size < 1:
             raise ValueError(f"method.embedding_size={c.embedding_size} is not valid: use a positive size (default 20)")
-        size = max(c.embedding_size, max(ks) + 1)  # ClustPy's Nr-Kmeans init needs more dimensions than clusters
-        model = ENRC(
+        # an undercomplete autoencoder (no wider than the input: Fruit has 6 features), with more dimensions than
+        # clusters (ClustPy's Nr-Kmeans init needs them)
+        size = max(min(c.embedding_size, x.shape[1]), max(ks) + 1)
+        model, attempt = _fit_enrc(ENRC, dict(
             n_clusters=ks, pretrain_epochs=c.pretrain_epochs, clustering_epochs=c.clustering_epochs,
             embedding_size=size, batch_size=c.batch_size, init=c.init,
             pretrain_optimizer_params={"lr": c.pretrain_lr}, clustering_optimizer_params={"lr": c.clustering_lr},
             final_reclustering=c.final_reclustering, device=str(task.device), random_state=task.seed,
-        ).fit(x.astype(np.float32))
-        return model.labels_, {"effective_hparams": {"embedding_size": size}}
+        ), x.astype(np.float32), c.retries)
+        return model.labels_, {"effective_hparams": {"embedding_size": size, "seed_attempt": attempt}}
+
+
+def _fit_enrc(ENRC, params: dict[str, Any], x: np.ndarray, retries: int):
+    """Fit; where ClustPy's ENRC loses a subspace (its Nr-Kmeans (re)initialisation ends with fewer subspaces than
+    clusterings: a crash, seed-dependent), refit with the next seed (seed + 1000·attempt), at most ``retries`` times.
+    No labels are involved; the attempt used is recorded."""
+    for attempt in range(retries + 1):
+        try:
+            return ENRC(**{**params, "random_state": params["random_state"] + 1000 * attempt}).fit(x), attempt
+        except ValueError as exc:
+            if "Number of clusterings" not in str(exc):
+                raise
+            if attempt == retries:
+                raise ValueError(
+                    f"enrc: ClustPy's ENRC lost a subspace on each of {retries + 1} seeds (embedding "
+                    f"{params['embedding_size']}-d, n_clusters={params['n_clusters']}: {exc}); no result row was "
+                    f"written. Try more method.retries, another method.embedding_size or more method.pretrain_epochs"
+                ) from exc
 
 
 @dataclass
