@@ -1,14 +1,21 @@
-"""``mcbench-report``: the HTML page of a real run and of a real sweep, and its bounds on fabricated runs."""
+"""``mcbench-report``: the HTML page of a real run and of a real sweep, and its bounds on fabricated runs.
+
+``mcbench`` and ``mcbench-report`` run in this process (same argv, folder and environment as a subprocess);
+one test runs ``mcbench-report`` as a real process."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from cli_inprocess import Completed, run_cli
 from report_fakes import fabricate_run
 
 from mcbench import report
@@ -16,19 +23,30 @@ from mcbench import report
 FAST = ["encoder=tiny_clip_random", "logger=none", "protocol.n_restarts=2", "progress=false"]
 
 
-def app(tmp_path: Path, *args: str, multirun: bool = False) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache"), WANDB_MODE="offline")
-    proc = subprocess.run([sys.executable, "-m", "mcbench.cli", *(["-m"] if multirun else []),
-                           f"results_file={tmp_path}/runs.csv", *args],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+def app(tmp_path: Path, *args: str, multirun: bool = False, cache: Path | None = None) -> Completed:
+    env = {"MCBENCH_CACHE": str(cache or tmp_path / "cache"), "WANDB_MODE": "offline"}
+    proc = run_cli(tmp_path, *(["-m"] if multirun else []), f"results_file={tmp_path}/runs.csv", *args, env=env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
-def report_cli(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MCBENCH_CACHE=str(cwd / "cache"))
-    return subprocess.run([sys.executable, "-m", "mcbench.report", *args], cwd=cwd, env=env, capture_output=True,
-                          text=True, timeout=600)
+def report_cli(cwd: Path, *args: str, cache: Path | None = None) -> Completed:
+    """``mcbench-report *args`` in ``cwd``, in this process."""
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    saved_cwd, saved_env = os.getcwd(), dict(os.environ)
+    try:
+        os.chdir(cwd)
+        os.environ["MCBENCH_CACHE"] = str(cache or cwd / "cache")
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                report.main(list(args))
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return Completed(list(args), code, out.getvalue(), err.getvalue())
 
 
 def sections(page: str) -> list[str]:
@@ -50,11 +68,11 @@ def contingency_rows(section: str) -> dict[str, int]:
 
 
 @pytest.fixture(scope="module")
-def real_run(tmp_path_factory):
+def real_run(tmp_path_factory, cache_dir):
     """One real kmeans_image run on synth_cards (two aspects: number k=13, suits k=4), then `--last`."""
     tmp = tmp_path_factory.mktemp("report-run")
-    app(tmp, "method=kmeans_image", "dataset=synth_cards", "dataset.n=60", *FAST)
-    proc = report_cli(tmp, "--last")
+    app(tmp, "method=kmeans_image", "dataset=synth_cards", "dataset.n=60", *FAST, cache=cache_dir)
+    proc = report_cli(tmp, "--last", cache=cache_dir)
     assert proc.returncode == 0, proc.stderr
     runs = list((tmp / "outputs").glob("*/*/tasks"))
     assert len(runs) == 1
@@ -98,9 +116,10 @@ def test_report_of_a_real_run_shows_names_config_and_writes_figures(real_run):
 
 
 @pytest.mark.slow
-def test_report_of_a_sweep_links_job_pages_and_embeds_its_leaderboard(tmp_path):
-    app(tmp_path, "method=kmeans_image", "dataset=synth_fruit", "dataset.n=40", "seed=0,1", *FAST, multirun=True)
-    proc = report_cli(tmp_path, "--last")
+def test_report_of_a_sweep_links_job_pages_and_embeds_its_leaderboard(tmp_path, cache_dir):
+    app(tmp_path, "method=kmeans_image,zeroshot_gpt", "dataset=synth_fruit", "dataset.n=40", "seed=0,1", *FAST,
+        multirun=True, cache=cache_dir)
+    proc = report_cli(tmp_path, "--last", cache=cache_dir)
     assert proc.returncode == 0, proc.stderr
     sweep = next((tmp_path / "multirun").glob("*/*"))
     page = (sweep / "report" / "index.html").read_text(encoding="utf-8")
@@ -112,7 +131,24 @@ def test_report_of_a_sweep_links_job_pages_and_embeds_its_leaderboard(tmp_path):
     body = re.findall(r'<tr><td class="l">(\w+)</td>.*?</tr>', board)
     assert body == ["color", "color", "species", "species"]  # a row per aspect and metric (NMI, RI), both seeds in it
     assert board.count("<td>1 × 2</td>") == 4 and "±" in board  # runs: 1 image set × 2 seeds
-    assert page.count('<tr class="task-row">') == 4  # the task table: 2 seeds × 2 aspects
+    assert page.count('<tr class="task-row">') == 8  # the task table: 2 methods × 2 seeds × 2 aspects
+    # the values swept (from the jobs), not the base config
+    swept = re.search(r'<table class="swept">(.*?)</table>', page, re.S).group(1)
+    assert re.search(r"<td class=\"l\">method</td><td class=\"l\">kmeans_image, zeroshot_gpt</td>", swept)
+    assert re.search(r"<td class=\"l\">seed</td><td class=\"l\">0, 1</td>", swept)
+    fixed = re.search(r'<table class="fixed">(.*?)</table>', page, re.S).group(1)
+    assert "dataset.n" in fixed and "seed" not in fixed
+    # per aspect, the two methods side by side, each with its contingency map and sample grid inlined
+    for aspect in ("color", "species"):
+        block = page.split(f'<h3 class="aspect-compare">synth_fruit / {aspect}</h3>')[1].split("<h3")[0]
+        methods = re.findall(r'<div class="compare-method" data-method="(\w+)">', block)
+        assert methods == ["kmeans_image", "zeroshot_gpt"]
+        assert block.count('alt="contingency ') == 2 and block.count('alt="samples ') == 2
+        assert block.count('src="data:image/png;base64,') == 4
+    # titles name the methods, the dataset and the aspects
+    assert "<title>mcbench sweep · kmeans_image, zeroshot_gpt · synth_fruit/color, species · " in page
+    assert "<title>mcbench report · kmeans_image · synth_fruit/color, species · " in (
+        sweep / "report" / "job-0" / "index.html").read_text(encoding="utf-8")
 
 
 def test_page_size_does_not_grow_with_the_number_of_images(tmp_path):
@@ -222,3 +258,51 @@ def test_dataset_spec_takes_the_loader_and_the_data_location_from_the_run_config
     row = {"dataset": "folder-x", "dataset_params": '{"verify": "warn"}'}
     assert report.dataset_spec(row, tmp_path) == ("folder", {"verify": "warn", "root": "/data/x"}, "/some/cache")
     assert report.dataset_spec(row, tmp_path / "no-config") == ("folder-x", {"verify": "warn"}, None)
+
+
+def test_found_clusters_take_the_colour_of_their_matched_class():
+    truth = np.array([0, 0, 0, 1, 1, 1, 2, 2, 2, 2])
+    found = np.array([2, 2, 2, 0, 0, 1, 3, 3, 3, 3])  # cluster 2 ~ class 0, 0 ~ 1, 3 ~ 2, 1 left over
+    point, of_cluster, n = report.matched_colors(found, truth, k=3)
+    assert list(of_cluster) == [1, 3, 0, 2] and n == 4
+    assert list(point) == [0, 0, 0, 1, 1, 3, 2, 2, 2, 2]
+    # same colour for a cluster and its class: one palette of n colours in both panels
+    assert (report._colors(point, n)[:3] == report._colors(truth, n)[:3]).all()
+
+
+def test_a_fabricated_run_map_matches_colours_and_names_the_page(tmp_path):
+    run = fabricate_run(tmp_path, n=120, collide=False)
+    page = report.render_run(run).read_text(encoding="utf-8")
+    assert "<title>mcbench report · fake_method · report_fake/color · 00-00-00</title>" in page
+    task = report.TaskArtifacts.load(next((run / "tasks").iterdir()))
+    ds = __import__("report_fakes").report_fake(n=120, seed=0, image_size=32)
+    point, of_cluster, n = report.matched_colors(task.partition, ds.labels["color"], 5)
+    assert list(of_cluster) == [0, 1, 2, 3, 4]  # the fake's clusters are its classes (10% noise)
+
+
+def test_loss_lines_break_where_a_term_is_absent():
+    history = ([{"round": 0.0, "phase": 1.0, "align": 1.0 - 0.1 * e} for e in range(3)]
+               + [{"round": 0.0, "phase": 2.0, "cluster": 2.0, "intra": 0.5} for _ in range(2)]
+               + [{"round": 1.0, "phase": 1.0, "align": 0.5}])
+    series = report.loss_series(history)
+    assert set(series) == {"align", "cluster", "intra"}  # round and phase are not curves
+    assert np.isnan(series["align"][3:5]).all() and np.isfinite(series["align"][[0, 1, 2, 5]]).all()
+    assert np.isnan(series["cluster"][[0, 1, 2, 5]]).all()
+    assert report.loss_png(history, "t").startswith(b"\x89PNG")
+
+
+def test_cluster_names_are_cut_between_names_never_inside_one():
+    names = "queen_of_hearts(12,+0.01); ace(3,+0.02); king(4,+0.10)"
+    assert report.shorten(names, 30, "; ") == "queen_of_hearts(12,+0.01)…"
+    assert report.shorten(names, 200, "; ") == names
+    assert report.shorten("c1 light_goldenrod_yellow", 12) == "c1…"
+    assert report.shorten("light_goldenrod_yellow", 12) == "light_goldenrod_yellow…"
+
+
+def test_report_command_as_a_real_process(tmp_path):
+    """`mcbench-report` end to end in its own process: a fabricated run's page."""
+    run = fabricate_run(tmp_path, n=60)
+    proc = subprocess.run([sys.executable, "-m", "mcbench.report", str(run)], capture_output=True, text=True,
+                          timeout=600, env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
+    assert proc.returncode == 0, proc.stderr
+    assert (run / "report" / "index.html").is_file() and "report for" in proc.stdout

@@ -297,6 +297,21 @@ def _data_uri(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
+def shorten(text: str, width: int, sep: str = " ") -> str:
+    """``text`` cut to at most ``width`` characters at a ``sep`` boundary (never inside a name), with "…" when cut;
+    a first token longer than ``width`` is kept whole."""
+    text = str(text)
+    if len(text) <= width:
+        return text
+    parts, out = text.split(sep), ""
+    for part in parts:
+        candidate = part if not out else out + sep + part
+        if len(candidate) + 1 > width and out:
+            break
+        out = candidate
+    return out + "…"
+
+
 def _colors(labels: np.ndarray, k: int) -> np.ndarray:
     from matplotlib import colormaps
 
@@ -330,7 +345,7 @@ def montage_png(rows: list[tuple[str, list[bytes]]], size: int) -> bytes:
     draw = ImageDraw.Draw(canvas)
     for r, (label, thumbs) in enumerate(rows):
         y = pad + r * (size + pad)
-        draw.text((4, y + size // 2 - 7), label[:30], fill="black", font=font)
+        draw.text((4, y + size // 2 - 7), shorten(label, 30), fill="black", font=font)
         for j, data in enumerate(thumbs):
             with Image.open(io.BytesIO(data)) as im:
                 canvas.paste(im.convert("RGB"), (label_w + pad + j * (size + pad), y))
@@ -358,19 +373,28 @@ def contingency_png(table: np.ndarray, row_labels: list[str], col_labels: list[s
     return _png(fig)
 
 
+def loss_series(history: list[dict[str, Any]], max_terms: int = 8) -> dict[str, np.ndarray]:
+    """Each loss term over the epochs, NaN where the epoch has no such term (Multi-Sub's phases): a plotted line
+    breaks there instead of joining the phases with a straight line."""
+    keys = [k for k in dict.fromkeys(k for h in history for k in h)
+            if k not in META_KEYS and all(isinstance(h.get(k, 0.0), (int, float)) for h in history)]
+    return {k: np.array([float(h[k]) if isinstance(h.get(k), (int, float)) else np.nan for h in history])
+            for k in keys[:max_terms]}
+
+
 def loss_png(history: list[dict[str, Any]], title: str) -> bytes | None:
     from matplotlib.figure import Figure
 
-    keys = [k for k in dict.fromkeys(k for h in history for k in h)
-            if k not in META_KEYS and all(isinstance(h.get(k, 0.0), (int, float)) for h in history)]
-    if not history or not keys:
+    series = loss_series(history)
+    if not history or not series:
         return None
-    keys = keys[:8]
+    keys = list(series)
     fig = Figure(figsize=(min(3.0 * len(keys), 15), 2.6))
     for i, key in enumerate(keys):
         ax = fig.add_subplot(1, len(keys), i + 1)
-        xs = [j for j, h in enumerate(history) if isinstance(h.get(key), (int, float))]
-        ax.plot(xs, [history[j][key] for j in xs], marker="." if len(xs) < 40 else None, lw=1.2)
+        ys = series[key]
+        present = int(np.isfinite(ys).sum())
+        ax.plot(range(len(history)), ys, marker=".", ms=5 if present < 40 else 1.5, lw=1.2)
         ax.set_title(key, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -380,14 +404,20 @@ def loss_png(history: list[dict[str, Any]], title: str) -> bytes | None:
     return _png(fig)
 
 
-def map_png(xy: np.ndarray, panels: list[tuple[str, np.ndarray, list[str]]], title: str,
+def map_png(xy: np.ndarray, panels: list[tuple[str, np.ndarray, list[str | None]]], title: str,
             axis_labels: tuple[str, str]) -> bytes:
-    """The papers' Figure 3 style: the same 2-D points, one panel per colouring."""
+    """The papers' Figure 3 style: the same 2-D points, one panel per colouring.
+
+    A panel is (title, colour index per point, legend text per colour index); the palette of a panel has one
+    colour per legend entry, so two panels with the same number of entries give index i the same colour (the found
+    clusters are indexed by their matched class: ``matched_colors``). A ``None`` legend entry is left out."""
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     n = len(panels)
-    fig = Figure(figsize=(3.3 * n, 4.3))
+    legend_rows = max([(sum(c is not None for c in classes) + 1) // 2 for _, _, classes in panels
+                       if len(classes) <= 20] + [0])
+    fig = Figure(figsize=(3.6 * n, 4.0 + 0.22 * legend_rows))
     size = float(np.clip(3000 / max(len(xy), 1), 2, 14))
     xy, outside = zoom_outliers(xy)
     for i, (name, labels, classes) in enumerate(panels):
@@ -397,22 +427,42 @@ def map_png(xy: np.ndarray, panels: list[tuple[str, np.ndarray, list[str]]], tit
         if outside.any():
             ax.scatter(xy[outside, 0], xy[outside, 1], c=colors[outside], s=size * 2.5, marker="x", linewidths=1,
                        rasterized=True)
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_xlabel(axis_labels[0], fontsize=7)
-        ax.set_ylabel(axis_labels[1], fontsize=7)
+        ax.set_xlabel(axis_labels[0], fontsize=8)
+        ax.set_ylabel(axis_labels[1], fontsize=8)
         if len(classes) <= 20:
             palette = _colors(np.arange(len(classes)), len(classes))
-            handles = [Line2D([], [], ls="", marker="o", ms=4, color=palette[j], label=str(c)[:18])
-                       for j, c in enumerate(classes)]
-            ax.legend(handles=handles, fontsize=6, ncol=3, loc="upper center", bbox_to_anchor=(0.5, -0.08),
-                      frameon=False, handletextpad=0.1, columnspacing=0.6)
+            handles = [Line2D([], [], ls="", marker="o", ms=7, color=palette[j], label=shorten(c, 22))
+                       for j, c in enumerate(classes) if c is not None]
+            ax.legend(handles=handles, fontsize=8.5, ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.1),
+                      frameon=False, handletextpad=0.2, columnspacing=0.8)
     if outside.any():
         title += f" · {int(outside.sum())} outlier(s) drawn as × on the edge"
-    fig.suptitle(title, fontsize=9)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return _png(fig)
+
+
+def matched_colors(found: np.ndarray, truth: np.ndarray, k: int, m: int | None = None
+                   ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Colour indices for found clusters ``0..m-1``: each cluster takes the index of the true class it is matched
+    to (Hungarian on the contingency), so a cluster and its class share a colour across panels; unmatched clusters
+    take indices ``k, k+1, ...``. Returns (colour index per point, colour index per cluster, palette size)."""
+    from scipy.optimize import linear_sum_assignment
+
+    if m is None:
+        m = int(found.max()) + 1 if (found >= 0).any() else 0
+    table = contingency(found, truth, list(range(m)), k)
+    of_cluster = np.full(m, -1, dtype=np.int64)
+    if table.size:
+        rows, cols = linear_sum_assignment(-table)
+        of_cluster[rows] = cols
+    extra = np.flatnonzero(of_cluster < 0)
+    of_cluster[extra] = k + np.arange(len(extra))
+    point = np.where(found >= 0, of_cluster[np.clip(found, 0, max(m - 1, 0))], -1) if m else found
+    return point, of_cluster, k + len(extra)
 
 
 def zoom_outliers(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -458,6 +508,8 @@ text-overflow:ellipsis;white-space:nowrap}
 img.figure{max-width:100%;height:auto;border:1px solid #e3e7ee}
 pre{background:#f6f8fa;border:1px solid #e3e7ee;padding:8px;overflow:auto;font-size:12px;max-height:520px}
 .collide{color:#b3261e;font-weight:600}nav table td{text-align:left}
+.compare{display:flex;flex-wrap:wrap;gap:12px}.compare-method{border:1px solid #e3e7ee;border-radius:4px;padding:4px 8px;
+max-width:600px}
 """
 
 
@@ -713,10 +765,21 @@ def _maps(task: TaskArtifacts, dataset, aspects: list[str], save: Callable[[str,
     found_ids = sorted(set(int(c) for c in np.unique(task.partition) if c >= 0))
     lookup = {c: j for j, c in enumerate(found_ids)}
     found = np.array([lookup.get(int(c), -1) for c in task.partition[idx]])
-    panels = [("found clusters", found, [f"c{c} {names.get(c, '?')}" for c in found_ids])]
+    cluster_legend = [f"c{c} {names.get(c, '?')}" for c in found_ids]
+    panels = [("found clusters", found, cluster_legend)]
     if dataset is not None:
-        panels += [(f"true {a}" + (" (named)" if a == task.row["aspect"] else ""), dataset.labels[a][idx],
-                    list(dataset.aspects[a].classes)) for a in aspects]
+        named = str(task.row["aspect"])
+        k = dataset.aspects[named].k
+        # each found cluster drawn in the colour of the true class it is matched to (same palette in both panels)
+        point, of_cluster, n_colors = matched_colors(found, dataset.labels[named][idx], k, len(found_ids))
+        legend: list[str | None] = [None] * n_colors
+        for j, colour in enumerate(of_cluster):
+            legend[int(colour)] = cluster_legend[j]
+        panels = [("found clusters (colour of the matched class)", point, legend)]
+        classes = list(dataset.aspects[named].classes) + [None] * (n_colors - k)
+        panels.append((f"true {named} (named)", dataset.labels[named][idx], classes))
+        panels += [(f"true {a}", dataset.labels[a][idx], list(dataset.aspects[a].classes))
+                   for a in aspects if a != named]
     kept = (f"{len(pick)} of {len(order)} points (seeded subsample)" if len(pick) < len(order)
             else f"{len(order)} points")
     row = task.row
@@ -771,6 +834,20 @@ def _json(value: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------------- pages
 
 
+def page_subject(rows: list[dict[str, Any]]) -> str:
+    """What a page is about, for its title: methods, then dataset/aspects (``multi_map · synth_fruit/color, species``)."""
+    if not rows:
+        return "no task"
+    methods = list(dict.fromkeys(str(r.get("method", "?")) for r in rows))
+    by_dataset: dict[str, list[str]] = {}
+    for r in rows:
+        aspects = by_dataset.setdefault(str(r.get("dataset", "?")), [])
+        if str(r.get("aspect", "?")) not in aspects:
+            aspects.append(str(r.get("aspect", "?")))
+    data = "; ".join(f"{d}/{', '.join(a)}" for d, a in by_dataset.items())
+    return shorten(f"{', '.join(methods)} · {data}", 160)
+
+
 def _summary_table(tasks: list[TaskArtifacts], href: Callable[[TaskArtifacts], str]) -> str:
     out = ['<table class="summary"><thead><tr><th class="l">task</th><th class="l">method</th><th class="l">dataset'
            '</th><th class="l">aspect</th><th>seed</th><th>k</th><th>NMI</th><th>RI</th><th>ARI</th><th>ACC</th>'
@@ -781,7 +858,7 @@ def _summary_table(tasks: list[TaskArtifacts], href: Callable[[TaskArtifacts], s
         out.append(f'<tr class="task-row"><td class="l"><a href="{_e(href(t))}">{_e(t.slug)}</a></td>'
                    + "".join(f'<td class="l">{_e(r.get(c, ""))}</td>' for c in ("method", "dataset", "aspect"))
                    + "".join(f"<td>{_e(_fmt(r.get(c, '')))}</td>" for c in ("seed", "k", "nmi", "ri", "ari", "acc"))
-                   + f'<td class="l wrap">{_e(str(r.get("cluster_names", ""))[:200])}</td>'
+                   + f'<td class="l wrap">{_e(shorten(str(r.get("cluster_names", "")), 200, "; "))}</td>'
                    + f'<td class="l collide">{_e(coll)}</td></tr>')
     out.append("</tbody></table>")
     return "".join(out)
@@ -798,7 +875,7 @@ def render_run(run_dir: str | Path, out_dir: str | Path | None = None, opts: Opt
     figures_dir.mkdir(parents=True, exist_ok=True)
     tasks = load_tasks(run_dir)
     body = [f'<p class="meta"><a href="{_e(back_link)}">← the sweep</a></p>'] if back_link else []
-    body += [f"<h1>mcbench report · {_e(run_dir.name)}</h1>",
+    body += [f"<h1>mcbench report · {_e(page_subject([t.row for t in tasks]))} · {_e(run_dir.name)}</h1>",
              f'<p class="meta">run folder <code>{_e(run_dir)}</code> · {len(tasks)} task(s) · written '
              f"{datetime.now(timezone.utc).isoformat(timespec='seconds')} by mcbench {_e(mcbench.__version__)}</p>"]
     if tasks:
@@ -821,7 +898,7 @@ def render_run(run_dir: str | Path, out_dir: str | Path | None = None, opts: Opt
                 + (f'<h3>Full config (<code>.hydra/config.yaml</code>)</h3><pre class="config">{_e(config)}</pre>'
                    if config else '<p class="meta">No .hydra/config.yaml in this folder.</p>') + "</section>")
     page = out_dir / "index.html"
-    write_text_atomic(page, _page(f"mcbench report · {run_dir.name}", body))
+    write_text_atomic(page, _page(f"mcbench report · {page_subject([t.row for t in tasks])} · {run_dir.name}", body))
     _readable(page)
     return page
 
@@ -842,6 +919,62 @@ def sweep_leaderboard_html(rows: list[dict[str, Any]]) -> str:
     return markdown_to_html(to_markdown(board))
 
 
+def swept_values(job_overrides: list[list[str]]) -> tuple[dict[str, list[str]], dict[str, str]]:
+    """(key -> the values its jobs took, for keys that vary; key -> value, for overrides every job shares)."""
+    values: dict[str, list[str]] = {}
+    for overrides in job_overrides:
+        for o in overrides:
+            if "=" in o:
+                key, value = o.split("=", 1)
+                if value not in values.setdefault(key, []):
+                    values[key].append(value)
+    missing = {k for k in values if any(not any(o.startswith(f"{k}=") for o in job) for job in job_overrides)}
+    varied = {k: v for k, v in values.items() if len(v) > 1 or k in missing}
+    fixed = {k: v[0] for k, v in values.items() if k not in varied}
+    return varied, fixed
+
+
+def swept_values_html(job_overrides: list[list[str]]) -> str:
+    """The values actually swept (from every job's overrides), not the base config."""
+    varied, fixed = swept_values(job_overrides)
+    rows = [[k, ", ".join(v)] for k, v in varied.items()]
+    out = ["<h2>Swept values</h2>"]
+    out.append(_table(["swept", "values (one job per combination)"], rows, cls="swept", left=(0, 1)) if rows
+               else '<p class="meta">No value varies between the jobs.</p>')
+    if fixed:
+        out.append(_table(["set for every job", "value"], [[k, v] for k, v in fixed.items()], cls="fixed",
+                          left=(0, 1)))
+    return "\n".join(out)
+
+
+def side_by_side_html(all_tasks: list[tuple[str, TaskArtifacts]], out_dir: Path) -> str:
+    """Per dataset/aspect, the methods side by side (first seed of each): NMI, the contingency map against the named
+    aspect and the sample grid, inlined from the job pages' figures, each linking to its task section."""
+    groups: dict[tuple[str, str], dict[str, tuple[str, TaskArtifacts]]] = {}
+    for job, t in sorted(all_tasks, key=lambda jt: (int(jt[1].row.get("seed", 0) or 0), int(jt[0]))):
+        key = (str(t.row["dataset"]), str(t.row["aspect"]))
+        groups.setdefault(key, {}).setdefault(str(t.row["method"]), (job, t))
+    if not groups:
+        return ""
+    out = ["<h2>Methods side by side, per aspect</h2>"]
+    for (dataset, aspect), by_method in sorted(groups.items()):
+        out.append(f'<h3 class="aspect-compare">{_e(dataset)} / {_e(aspect)}</h3><div class="compare">')
+        for method, (job, t) in sorted(by_method.items()):
+            figures = out_dir / f"job-{job}" / "figures"
+            cell = [f'<div class="compare-method" data-method="{_e(method)}"><h4><a href="job-{_e(job)}/index.html'
+                    f'#{_e(t.slug)}">{_e(method)}</a> · seed {_e(t.row.get("seed", ""))} · NMI '
+                    f'{_e(_fmt(t.row.get("nmi")))}</h4>']
+            for kind, alt in ((f"contingency-{aspect}", "contingency"), ("samples", "samples")):
+                png = figures / f"{t.slug}-{kind}.png"
+                if png.is_file():
+                    cell.append(f'<img class="figure" alt="{alt} {_e(method)}" src="{_data_uri(png.read_bytes())}">')
+                else:
+                    cell.append(f'<p class="meta">no {alt} figure (the dataset was not rebuilt)</p>')
+            out.append("".join(cell) + "</div>")
+        out.append("</div>")
+    return "\n".join(out)
+
+
 def render_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, opts: Options | None = None) -> Path:
     """Per-job pages under ``<out_dir>/job-<num>/`` and the sweep page ``<out_dir>/index.html``."""
     from mcbench.callbacks import read_failures
@@ -851,19 +984,20 @@ def render_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, opts:
     opts = opts or Options()
     datasets = DatasetCache(opts.cache_dir)
     jobs = job_dirs(sweep_dir)
-    job_rows, all_tasks, rows = [], [], []
+    job_rows, all_tasks, rows, job_overrides = [], [], [], []
     for job in jobs:
         render_run(job, out_dir / f"job-{job.name}", opts, datasets, back_link="../index.html")
         tasks = load_tasks(job)
         overrides = job / ".hydra" / "overrides.yaml"
         text = overrides.read_text(encoding="utf-8") if overrides.is_file() else ""
         over = " ".join(line[2:].strip() for line in text.splitlines() if line.startswith("- "))
+        job_overrides.append([line[2:].strip() for line in text.splitlines() if line.startswith("- ")])
         job_rows.append(f'<tr><td class="l"><a href="job-{_e(job.name)}/index.html">job {_e(job.name)}</a></td>'
                         f'<td class="l wrap"><code>{_e(over)}</code></td><td>{len(tasks)}</td></tr>')
         for t in tasks:
             all_tasks.append((job.name, t))
             rows.append(t.row)
-    body = [f"<h1>mcbench sweep report · {_e(sweep_dir.name)}</h1>",
+    body = [f"<h1>mcbench sweep · {_e(page_subject(rows))} · {_e(sweep_dir.name)}</h1>",
             f'<p class="meta">sweep folder <code>{_e(sweep_dir)}</code> · {len(jobs)} job(s) · '
             f"{len(rows)} task(s) · "
             f"written {datetime.now(timezone.utc).isoformat(timespec='seconds')} by mcbench "
@@ -875,7 +1009,9 @@ def render_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, opts:
             + "</ul></div>")
     body.append('<h2>Jobs</h2><table class="jobs"><thead><tr><th class="l">page</th><th class="l">overrides</th>'
                 "<th>tasks</th></tr></thead><tbody>" + "".join(job_rows) + "</tbody></table>")
+    body.append(swept_values_html(job_overrides))
     body.append('<h2>Leaderboard</h2><div class="board">' + sweep_leaderboard_html(rows) + "</div>")
+    body.append(side_by_side_html(all_tasks, out_dir))
     by_task = {id(t): j for j, t in all_tasks}
     body.append("<h2>Tasks</h2>" + _summary_table([t for _, t in all_tasks],
                                                   lambda t: f"job-{by_task[id(t)]}/index.html#{t.slug}"))
@@ -885,7 +1021,7 @@ def render_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, opts:
                     f'<details><summary>show</summary><pre class="config">{_e(multirun.read_text(encoding="utf-8"))}'
                     "</pre></details></section>")
     page = out_dir / "index.html"
-    write_text_atomic(page, _page(f"mcbench sweep report · {sweep_dir.name}", body))
+    write_text_atomic(page, _page(f"mcbench sweep · {page_subject(rows)} · {sweep_dir.name}", body))
     _readable(page)
     return page
 
