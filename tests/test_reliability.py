@@ -45,9 +45,12 @@ FRUIT_YAML = (
 
 
 def mcbench(tmp_path: Path, *args: str, multirun: bool = False, results: str = "runs.csv"):
-    env = dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache"), WANDB_MODE="offline")
-    cmd = [sys.executable, "-m", "mcbench.cli", *(["-m"] if multirun else []), f"results_file={tmp_path / results}"]
-    return subprocess.run([*cmd, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=900)
+    """``mcbench ...`` in this process (tests/cli_inprocess.py: same argv, folder, environment and exit status as
+    a subprocess, without torch's import per call)."""
+    from cli_inprocess import run_cli
+
+    env = {"MCBENCH_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "offline"}
+    return run_cli(tmp_path, *(["-m"] if multirun else []), f"results_file={tmp_path / results}", *args, env=env)
 
 
 def last_line(proc: subprocess.CompletedProcess) -> str:
@@ -607,6 +610,34 @@ def test_force_three_times_keeps_history_and_every_reader_counts_one_row(tmp_pat
     assert len(load_rows(results)) == 1
     (row,) = run(compose_job(results, job_cache, *ONE_TASK))  # not forced: skipped, the stored row shown
     assert row["run_id"] == df["run_id"].iloc[0] and len(ResultStore(results).read()) == 3
+
+
+def test_two_jobs_of_one_task_at_once_write_it_once(tmp_path, job_cache, capsys):
+    """The runner's side of the lock-time check: two jobs of the same task started together (threads of this
+    process, so both read the file before either appends) leave one row; the one that finds the other's row
+    says so and returns the stored row."""
+    import threading
+
+    from mcbench.run import run
+
+    results = tmp_path / "runs.csv"
+    cfgs = [compose_job(results, job_cache, *ONE_TASK) for _ in range(2)]
+    METHODS.get("kmeans_image")  # load the method registry here: its lazy first load is not thread-safe
+    out: list = [None, None]
+
+    def job(i: int) -> None:
+        out[i] = run(cfgs[i])
+
+    threads = [threading.Thread(target=job, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert all(o is not None and len(o) == 1 for o in out)
+    df = ResultStore(results).read()
+    assert len(df) == 1 and out[0][0]["run_id"] == out[1][0]["run_id"] == df["run_id"].iloc[0]
+    printed = capsys.readouterr().out
+    assert "another job wrote it to" in printed or "already in" in printed
 
 
 @contextmanager
