@@ -58,3 +58,15 @@ def test_task_order_is_a_seeded_shuffle_not_the_label_order(make_task):
     assert np.array_equal(labels, labels_again)
     sorted_task, sorted_labels = make_task("synth_shapes", "shape", n=120, seed=0, order="sorted")
     assert (np.diff(sorted_labels) >= 0).all() and not (np.diff(labels) >= 0).all()
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_every_epoch_is_reported_live_as_it_ends(name, make_task):
+    """``ClusteringTask.log_epoch`` (W&B's live curves) receives each epoch's loss terms while the method trains:
+    one call per epoch, with the same entries as the returned history, in order."""
+    import dataclasses
+
+    task, _ = make_task("synth_fruit", "color", n=80)
+    seen: list[dict] = []
+    result = fit(name, dataclasses.replace(task, on_epoch=seen.append))
+    assert seen == result.history
