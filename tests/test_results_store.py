@@ -118,3 +118,15 @@ def test_append_returns_false_for_a_run_already_written_unless_forced(tmp_path):
     assert not store.append(_row(1), skip_if_done=True)
     assert store.append(_row(1))  # force=true: a newer copy, kept as history
     assert len(store.read()) == 2 and store.completed_run_ids() == {"r1"}
+
+
+def test_identifiers_made_of_digits_stay_strings(tmp_path):
+    """A run_id or a hash that happens to be all digits ("0123...") or read as a float ("12e4") is read back as
+    the same string, so the resume check and latest_per_run match it."""
+    store = ResultStore(tmp_path / "runs.csv")
+    store.append({"run_id": "0123456789012345", "status": "ok", "git_commit": "1234567", "config_hash": "12e4",
+                  "nmi": 0.5})
+    df = store.read()
+    assert df.loc[0, "run_id"] == "0123456789012345" and df.loc[0, "git_commit"] == "1234567"
+    assert df.loc[0, "config_hash"] == "12e4" and df.loc[0, "nmi"] == 0.5
+    assert store.completed_run_ids() == {"0123456789012345"}

@@ -37,6 +37,10 @@ _WRITE_FIX = ("Free space on that disk (or raise the quota / file-size limit), o
               "disk, and rerun: finished tasks in the file are skipped")
 
 
+#: identifiers that stay text when read back (besides every ``*_id`` / ``*_hash`` column)
+_TEXT_COLUMNS = {"run_id", "git_commit", "config_hash", "words_hash", "dataset_revision", "encoder_identity"}
+
+
 class ResultsPathError(ValueError):
     """``results_file`` cannot take rows (found before any work); the message names the path and the fix."""
 
@@ -239,13 +243,17 @@ class ResultStore:
                     fh.write(_row_line(header, rec))
 
     def read(self) -> pd.DataFrame:
-        """All intact rows as strings-typed-then-inferred DataFrame (empty if there is no file)."""
+        """All intact rows as strings-typed-then-inferred DataFrame (empty if there is no file). Identifier
+        columns (``run_id``, hashes, commits: ``*_id``, ``*_hash``, ...) stay strings: a hex id made of digits
+        ("0123", "12e4") must not become a number."""
         header = self._header()
         if header is None:
             return pd.DataFrame()
         records = self._records(header)
         df = pd.DataFrame(records, columns=header[:-1])
         for col in df.columns:
+            if col in _TEXT_COLUMNS or col.endswith(("_id", "_hash", "_identity", "_revision", "_commit")):
+                continue
             converted = pd.to_numeric(df[col], errors="coerce")
             if converted.notna().sum() == (df[col] != "").sum():
                 df[col] = converted
