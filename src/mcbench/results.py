@@ -6,6 +6,10 @@
   fails the check and is ignored on read (and counted), never silently merged.
 * A row with columns the file does not have yet rewrites the file atomically with the union of the
   columns (old rows kept, new cells empty), so files from older versions stay readable.
+* A row is written whole or not at all: what ``os.write`` wrote is checked, and a short write (disk full,
+  quota, file-size limit) is truncated back and raised as one :class:`ResultsWriteError`.
+* :meth:`ResultStore.check_writable` is called before any work: a results path that is a folder, read-only
+  or not mcbench's is one :class:`ResultsPathError`, not a lost task after the fit.
 
 **One row per run, the newest.** The file is append-only history: ``force=true`` appends a new copy of a
 task's row and older copies stay as history. Every reader (leaderboard, report, the "already done" check)
