@@ -35,7 +35,7 @@ Switches (all ``MultiDProxyConfig`` fields; every one lands in the result row)
 (the paper's ablations, mapped onto the switches below by ``resolve_ablation``);
 ``proxy_space`` joint | token; ``fusion_tokens`` batch | global | patch; ``fusion`` gated | concat;
 ``modality`` fused | text | visual; ``lc_mode`` infonce_hard | note; ``align_target`` text | fused;
-``readout_sequence`` batch | all;
+``readout_sequence`` batch | all; ``settings_from`` (provenance of the values, recorded in the row);
 ``dynamic``; ``use_lu``; ``use_lc``; ``score`` mean | max; ``prune_to_k``; ``prune_every``; the sizes,
 temperatures and optimiser settings. docs/multi_dproxy.md gives each default and why.
 
@@ -105,6 +105,7 @@ class MultiDProxyConfig:
     kmeans_iters: int = 50  # Lloyd iterations of the in-training k-means (pruning, pseudo-clusters)
     kmeans_restarts: int = 3  # k-means++ runs per in-training k-means; the lowest inertia is kept
     readout_sequence: str = "batch"  # batch: F read out over sequences of batch_size images, as trained | all: one of N
+    settings_from: str = "mcbench"  # where these values come from: mcbench (chosen on its synthetic sets) | paper: ...
 
 
 def resolve_ablation(cfg: MultiDProxyConfig) -> MultiDProxyConfig:
@@ -153,6 +154,13 @@ def alpha_schedule(t: float, epochs: int) -> float:
 def beta_schedule(t: float, epochs: int) -> float:
     """β(t) = 0.1 (1 − cos(π t/E)): weight of L_c, a cosine ramp 0 → 0.2 (§1.5)."""
     return 0.1 * (1.0 - math.cos(math.pi * t / epochs))
+
+
+def loss_weights(cfg: MultiDProxyConfig, epoch: int) -> tuple[float, float]:
+    """(α(t), β(t)) of epoch t, 0 for a constraint switched off (``use_lu``, ``use_lc``)."""
+    alpha = alpha_schedule(epoch, cfg.epochs) if cfg.use_lu else 0.0
+    beta = beta_schedule(epoch, cfg.epochs) if cfg.use_lc else 0.0
+    return alpha, beta
 
 
 def pool_schedule(n_words: int, k: int, prune_to_k: bool = True) -> list[int]:
@@ -513,8 +521,7 @@ class MultiDProxy(ProxyMethod):
         history: list[dict[str, float]] = []
         bar = task.progress(cfg.epochs, self.name)
         for epoch in range(cfg.epochs):
-            alpha = alpha_schedule(epoch, cfg.epochs) if cfg.use_lu else 0.0
-            beta = beta_schedule(epoch, cfg.epochs) if cfg.use_lc else 0.0
+            alpha, beta = loss_weights(cfg, epoch)
             sums: dict[str, float] = {"pool": float(len(pool))}  # the pool this epoch trained with
             perm = torch.randperm(n, generator=batch_gen).to(dev)
             epoch_f: torch.Tensor | None = None  # F of every image as this epoch's batches saw it

@@ -196,6 +196,13 @@ class MultiMaP(ProxyMethod):
                 "align_token": align_tok, "align_official": align_out, "concept_token": concept_tok,
                 "concept_official": concept_out, "reference_move_token": move_tok, "reference_move_official": move_out}
 
+    def effective_hparams(self, task: ClusteringTask, prompt: ProxyPrompt, z: torch.Tensor,
+                          word_vecs: torch.Tensor) -> dict[str, float | str]:
+        """The α, β and step size the fit trains with (``constraint_scale``, ``lr_scale``), and how they were set."""
+        scales = self.constraint_scales(task, prompt, z)
+        return {"alpha": self.config.alpha * scales["alpha_scale"], "beta": self.config.beta * scales["beta_scale"],
+                "lr": self._step_size(task, word_vecs), **scales}
+
     def _batches(self, task: ClusteringTask, gen: torch.Generator) -> list[torch.Tensor]:
         n, b = task.n, self.config.batch_size
         if self.config.batching == "shuffled":
@@ -216,11 +223,9 @@ class MultiMaP(ProxyMethod):
         anchors = word_vecs[z]  # e(z_i)
         proxies = torch.nn.Parameter(anchors.clone())  # w_i(0) = e(z_i)
         table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
-        scales = self.constraint_scales(task, prompt, z)
-        alpha, beta = c.alpha * scales["alpha_scale"], c.beta * scales["beta_scale"]
-        step = self._step_size(task, word_vecs)
-        effective = {"alpha": alpha, "beta": beta, "lr": step, **scales}
-        optimizer = torch.optim.Adagrad([proxies], lr=step, weight_decay=table_decay)
+        effective = self.effective_hparams(task, prompt, z, word_vecs)
+        alpha, beta = effective["alpha"], effective["beta"]
+        optimizer = torch.optim.Adagrad([proxies], lr=effective["lr"], weight_decay=table_decay)
         gen = task.generator()
         history = []
         bar = task.progress(c.epochs, self.name)

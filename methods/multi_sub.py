@@ -29,7 +29,8 @@ Switches (all in ``MultiSubConfig``, recorded in every result row):
 ``subspace``, ``temperature``, ``init``, ``init_noise``, ``official_text_encoder``, ``prefix_cache``,
 ``rounds``, ``phase1_epochs``, ``phase2_epochs``, ``batch_size``, ``optimizer``, ``lr_proxy``,
 ``lr_projection``, ``lr_projection_cluster``, ``reset_optimizers``, ``weight_decay``, ``pseudo_labels``,
-``concat_norm``, ``intra_distance``, ``lam``, ``margin``, ``readout``. ``docs/multi_sub.md`` gives each default
+``concat_norm``, ``intra_distance``, ``lam``, ``margin``, ``readout``, ``settings_from`` (provenance of the values,
+recorded so that a row on mcbench-chosen settings says so). ``docs/multi_sub.md`` gives each default
 and why; ``MultiSub.official_overrides`` sets the released code's choices where it can run.
 """
 
@@ -44,7 +45,7 @@ from sklearn.cluster import KMeans
 
 from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
 from mcbench.methods.multi_map import alignment_loss  # Phase I: mean(1 − cos(x_i, t*_i)), shared with Multi-MaP
-from mcbench.prompts import proxy_prompt, word_text_embeddings
+from mcbench.prompts import ProxyPrompt, proxy_prompt, word_text_embeddings
 
 SUBSPACES = ("token", "prompt", "text")
 INITS = ("uniform", "mean", "zeroshot", "official")
@@ -79,6 +80,7 @@ class MultiSubConfig:
     lam: float = 0.5  # λ between L_intra and L_inter (paper 0.5)
     margin: float = 1.0  # m of the inter-cluster hinge (code 1.0)
     readout: str = "concat"  # what k-means clusters at the end: concat (v) | prompt (t*) | image (x) | word (w)
+    settings_from: str = "mcbench"  # where these values come from: mcbench (chosen on its synthetic sets) | paper: ...
 
 
 def clustering_loss(v: torch.Tensor, labels: torch.Tensor, lam: float = 0.5, margin: float = 1.0,
@@ -141,18 +143,9 @@ class MultiSub(ProxyMethod):
             # Phase I: proxy learning and alignment (p and f)
             if opt1 is None or cfg.reset_optimizers:
                 opt1 = self._optimizer([{"params": [p], "lr": cfg.lr_proxy}, {"params": proj, "lr": cfg.lr_projection}])
-            opt = opt1
             for _ in range(cfg.phase1_epochs):
-                total = 0.0
-                for idx in self._batches(task.n, gen, dev):
-                    x = enc.project_images(h[idx], weight, bias)
-                    t = prompt.encode(self._proxies(p[idx], z))
-                    loss = alignment_loss(x, t)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    total += float(loss.detach()) * len(idx)
-                history.append({"round": float(r), "phase": 1.0, "align": total / task.n})
+                align = self._phase1_epoch(task, opt1, p, z, h, weight, bias, prompt, gen)
+                history.append({"round": float(r), "phase": 1.0, "align": align})
                 task.log_epoch(history[-1])  # live curves (W&B)
                 bar.update()
             # Phase II: clustering (f only), pseudo-labels from the proxies, fixed for the phase
@@ -163,17 +156,8 @@ class MultiSub(ProxyMethod):
                 labels = new
             if opt2 is None or cfg.reset_optimizers:
                 opt2 = self._optimizer([{"params": proj, "lr": cfg.lr_projection_cluster}])
-            opt = opt2
             for _ in range(cfg.phase2_epochs):
-                sums = np.zeros(3)
-                for idx in self._batches(task.n, gen, dev):
-                    v = self._concat(w[idx], enc.project_images(h[idx], weight, bias))
-                    loss, intra, inter = clustering_loss(v, labels[idx], cfg.lam, cfg.margin, cfg.intra_distance)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    sums += np.array([float(loss.detach()), float(intra.detach()), float(inter.detach())]) * len(idx)
-                sums /= task.n
+                sums = self._phase2_epoch(task, opt2, w, labels, h, weight, bias, gen)
                 history.append({"round": float(r), "phase": 2.0, "cluster": sums[0], "intra": sums[1],
                                 "inter": sums[2], "pseudo_classes": float(len(torch.unique(labels))),
                                 "pseudo_changed": changed})
@@ -195,6 +179,38 @@ class MultiSub(ProxyMethod):
         }
         return FitResult.from_representation(task, rep, READOUT_NAMES[cfg.readout], history=history,
                                              proxies=t.cpu().numpy(), info=info)
+
+    # ------------------------------------------------------------------ the two phases' steps
+    def _phase1_epoch(self, task: ClusteringTask, opt: torch.optim.Optimizer, p: torch.Tensor, z: torch.Tensor,
+                      h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, prompt: ProxyPrompt,
+                      gen: torch.Generator) -> float:
+        """One Phase I epoch: minimise the alignment loss over p and f; returns its mean before the steps."""
+        total = 0.0
+        for idx in self._batches(task.n, gen, task.device):
+            x = task.encoder.project_images(h[idx], weight, bias)
+            t = prompt.encode(self._proxies(p[idx], z))
+            loss = alignment_loss(x, t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(idx)
+        return total / task.n
+
+    def _phase2_epoch(self, task: ClusteringTask, opt: torch.optim.Optimizer, w: torch.Tensor, labels: torch.Tensor,
+                      h: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                      gen: torch.Generator) -> np.ndarray:
+        """One Phase II epoch: minimise L = λ L_intra + (1 − λ) L_inter over f only (w fixed); returns the mean
+        (L, L_intra, L_inter) before the steps."""
+        cfg = self.config
+        sums = np.zeros(3)
+        for idx in self._batches(task.n, gen, task.device):
+            v = self._concat(w[idx], task.encoder.project_images(h[idx], weight, bias))
+            loss, intra, inter = clustering_loss(v, labels[idx], cfg.lam, cfg.margin, cfg.intra_distance)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sums += np.array([float(loss.detach()), float(intra.detach()), float(inter.detach())]) * len(idx)
+        return sums / task.n
 
     # ------------------------------------------------------------------ pieces
     def _validate(self, task: ClusteringTask) -> None:

@@ -329,7 +329,8 @@ def test_cards_loader_on_a_folder_with_the_same_structure(tmp_path):
     assert ds.aspects["number"].k == 13 and ds.aspects["suits"].k == 4
     assert ds.aspects["suits"].prompt == "Card with suits of *" and ds.info["object"] == "playing cards"
     words = WORD_SOURCES.get("cached")()(ds, ds.aspects["suits"])  # the shipped, fixed list
-    assert set(words.words) == {"hearts", "diamonds", "clubs", "spades"} and words.source == "file:suits.json"
+    assert set(words.words) == {"hearts", "diamonds", "clubs", "spades"}
+    assert words.source == "file:suits.json (oracle-like)" and words.provenance["oracle_like"]  # exactly the classes
 
 
 def test_paper_loader_passes_with_fixture_sized_counts_and_an_aspect_alias(tmp_path):
@@ -387,12 +388,12 @@ def test_cmuface_from_the_uci_layout(tmp_path):
 FAST = ["method=kmeans_image", "encoder=tiny_clip_random", "logger=none", "protocol.n_restarts=2", "progress=false"]
 
 
-def mcbench(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache"), WANDB_MODE="offline", **(env or {}))
-    return subprocess.run(
-        [sys.executable, "-m", "mcbench.cli", f"results_file={tmp_path}/runs.csv", *args],
-        cwd=tmp_path, env=full_env, capture_output=True, text=True, timeout=600,
-    )
+def mcbench(tmp_path: Path, *args: str, env: dict | None = None):
+    """``mcbench ...`` in this process (tests/cli_inprocess.py: same argv, folder, environment, exit status)."""
+    from cli_inprocess import run_cli
+
+    full_env = {"MCBENCH_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "offline", **(env or {})}
+    return run_cli(tmp_path, f"results_file={tmp_path}/runs.csv", *args, env=full_env)
 
 
 @pytest.mark.slow

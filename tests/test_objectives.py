@@ -59,57 +59,6 @@ def _mm_fit(make_task, n=40, **params):
     return task, METHODS.get("multi_map").from_params({"batch_size": n, **params}).fit(task)
 
 
-def test_multi_map_fit_trains_with_the_recorded_effective_weights(make_task):
-    """Every epoch's loss = align + α_eff·concept + β_eff·reference with the α, β recorded in the row."""
-    _, result = _mm_fit(make_task, epochs=4, alpha=0.3, beta=0.4)
-    eff = result.info["effective_hparams"]
-    assert eff["alpha"] > 10 * 0.3 and eff["beta"] > 10 * 0.4  # the token space needs far larger weights
-    assert result.history[-1]["reference"] > 0  # the proxies moved, so the β term is live
-    for h in result.history:
-        assert h["loss"] == pytest.approx(h["align"] + eff["alpha"] * h["concept"] + eff["beta"] * h["reference"],
-                                          rel=1e-5)
-
-
-def test_multi_map_token_space_keeps_the_official_ratio_of_each_term_to_alignment(make_task):
-    """At initialisation each constraint's ratio to the alignment term is within 10 % of the official space's
-    (the official space measured here by a fit with proxy_space=official; the reference term, 0 at
-    initialisation in both spaces, at one reference word's distance from another)."""
-    task, token = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4)
-    _, official = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4, proxy_space="official")
-    eff, h_tok, h_off = token.info["effective_hparams"], token.history[0], official.history[0]
-    ratio_tok = eff["alpha"] * h_tok["concept"] / h_tok["align"]
-    ratio_off = 0.3 * h_off["concept"] / h_off["align"]
-    assert ratio_tok == pytest.approx(ratio_off, rel=0.10)
-
-    words = list(task.reference_words)
-
-    def pairwise(v: torch.Tensor) -> float:
-        k = len(v)
-        return float(sum(((v[i] - v[j]) ** 2).mean() for i in range(k) for j in range(k) if i != j) / (k * (k - 1)))
-
-    move_tok = pairwise(task.encoder.token_embeddings(words))
-    move_off = pairwise(task.encoder.encode_text(words, normalize=False))
-    ratio_ref_tok = eff["beta"] * move_tok / h_tok["align"]
-    ratio_ref_off = 0.4 * move_off / h_off["align"]
-    assert ratio_ref_tok == pytest.approx(ratio_ref_off, rel=0.10)
-    # without the switch the constraints are ~1000x weaker relative to alignment (issue 18)
-    _, raw = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4, constraint_scale="none")
-    assert raw.info["effective_hparams"]["alpha"] == 0.3
-    assert 0.3 * raw.history[0]["concept"] / raw.history[0]["align"] < ratio_off / 100
-
-
-def test_multi_map_one_step_lowers_each_term(make_task):
-    """History entries are the terms before each whole-batch step: entry 1 is after one step."""
-    _, align_only = _mm_fit(make_task, epochs=2, alpha=0.0, beta=0.0)
-    assert align_only.history[1]["align"] < align_only.history[0]["align"]
-    _, concept_only = _mm_fit(make_task, epochs=2, alpha=1.0, beta=0.0, constraint_scale="none")
-    assert concept_only.history[1]["concept"] < concept_only.history[0]["concept"]
-    # the reference term is 0 at the start; the β pull keeps the proxies nearer their reference words
-    _, free = _mm_fit(make_task, epochs=4, alpha=1.0, beta=0.0)
-    _, held = _mm_fit(make_task, epochs=4, alpha=1.0, beta=50.0)
-    assert held.history[-1]["reference"] < free.history[-1]["reference"]
-
-
 # ------------------------------------------------------------------------------------------- Multi-Sub
 
 V = torch.tensor([[0.0, 0.0], [0.3, 0.4], [2.0, 0.0], [0.0, 0.5]])
@@ -146,26 +95,6 @@ def _ms_fit(make_task, **params):
     task, _ = make_task("synth_shapes", "shape", n=40)
     base = {"rounds": 1, "phase1_epochs": 0, "phase2_epochs": 0, "batch_size": 0}
     return METHODS.get("multi_sub").from_params({**base, **params}).fit(task)
-
-
-def test_multi_sub_one_phase_one_step_lowers_the_alignment_loss(make_task):
-    result = _ms_fit(make_task, phase1_epochs=2)
-    align = [h["align"] for h in result.history if h["phase"] == 1.0]
-    assert align[1] < align[0]
-
-
-def test_multi_sub_one_phase_two_step_lowers_the_clustering_loss_and_moves_only_f(make_task):
-    result = _ms_fit(make_task, phase2_epochs=2, lr_projection_cluster=1e-2)
-    cluster = [h for h in result.history if h["phase"] == 2.0]
-    assert cluster[1]["cluster"] < cluster[0]["cluster"]
-    for h in cluster:  # the history's total is the λ mix of its own terms
-        assert h["cluster"] == pytest.approx(0.5 * h["intra"] + 0.5 * h["inter"], rel=1e-5)
-    assert result.info["projection_change"] > 0
-
-
-def test_multi_sub_without_phase_two_the_projection_stays(make_task):
-    """The control of the test above: no Phase II epoch, no Phase I epoch, no change of f."""
-    assert _ms_fit(make_task).info["projection_change"] == 0.0
 
 
 # ------------------------------------------------------------------------------------------- Multi-DProxy
@@ -218,20 +147,6 @@ def test_multi_dproxy_weight_schedules_match_the_paper(epochs):
         assert dp.beta_schedule(t, epochs) == pytest.approx(0.1 * (1 - math.cos(math.pi * t / epochs)))
 
 
-def test_multi_dproxy_fit_trains_with_the_scheduled_weights(make_task):
-    task, _ = make_task("synth_shapes", "color", n=60)
-    epochs = 4
-    result = METHODS.get("multi_dproxy").from_params({"epochs": epochs, "batch_size": 30}).fit(task)
-    for t, h in enumerate(result.history):
-        alpha, beta = min(0.5, 0.1 + 0.4 * t / epochs), 0.1 * (1 - math.cos(math.pi * t / epochs))
-        assert h["alpha"] == pytest.approx(alpha) and h["beta"] == pytest.approx(beta)
-        assert h["loss"] == pytest.approx(h["l_a"] + alpha * h["l_u"] + beta * h["l_c"], rel=1e-4, abs=1e-6)
-    assert result.history[-1]["l_c"] > 0 and result.history[-1]["l_u"] > 0
-    off = METHODS.get("multi_dproxy").from_params(
-        {"epochs": epochs, "batch_size": 30, "use_lu": False, "use_lc": False}).fit(task)
-    assert all(h["alpha"] == 0.0 and h["beta"] == 0.0 for h in off.history)
-
-
 @pytest.mark.parametrize("term, alpha, beta", [("l_a", 0.0, 0.0), ("l_u", 1.0, 0.0), ("l_c", 0.0, 1.0)])
 def test_multi_dproxy_one_step_lowers_each_term(term, alpha, beta):
     """One Adam step on the latents and the fusion, with only ``term`` weighted (plus L_a), lowers that term."""
@@ -260,3 +175,91 @@ def test_multi_dproxy_one_step_lowers_each_term(term, alpha, beta):
     opt.step()
     after = objective()
     assert float(after[term].detach()) < float(before[term].detach())
+
+
+# ------------------------------------------------------------- fits on the tiny CLIP (after the cheap checks)
+
+
+def test_multi_map_fit_trains_with_the_recorded_effective_weights(make_task):
+    """Every epoch's loss = align + α_eff·concept + β_eff·reference with the α, β recorded in the row."""
+    _, result = _mm_fit(make_task, epochs=4, alpha=0.3, beta=0.4)
+    eff = result.info["effective_hparams"]
+    assert eff["alpha"] > 10 * 0.3 and eff["beta"] > 10 * 0.4  # the token space needs far larger weights
+    assert result.history[-1]["reference"] > 0  # the proxies moved, so the β term is live
+    for h in result.history:
+        assert h["loss"] == pytest.approx(h["align"] + eff["alpha"] * h["concept"] + eff["beta"] * h["reference"],
+                                          rel=1e-5)
+
+
+def test_multi_map_token_space_keeps_the_official_ratio_of_each_term_to_alignment(make_task):
+    """At initialisation each constraint's ratio to the alignment term is within 10 % of the official space's
+    (the official space measured here by a fit with proxy_space=official; the reference term, 0 at
+    initialisation in both spaces, at one reference word's distance from another)."""
+    task, token = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4)
+    _, official = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4, proxy_space="official")
+    eff, h_tok, h_off = token.info["effective_hparams"], token.history[0], official.history[0]
+    ratio_tok = eff["alpha"] * h_tok["concept"] / h_tok["align"]
+    ratio_off = 0.3 * h_off["concept"] / h_off["align"]
+    assert ratio_tok == pytest.approx(ratio_off, rel=0.10)
+
+    words = list(task.reference_words)
+
+    def pairwise(v: torch.Tensor) -> float:
+        k = len(v)
+        return float(sum(((v[i] - v[j]) ** 2).mean() for i in range(k) for j in range(k) if i != j) / (k * (k - 1)))
+
+    move_tok = pairwise(task.encoder.token_embeddings(words))
+    move_off = pairwise(task.encoder.encode_text(words, normalize=False))
+    ratio_ref_tok = eff["beta"] * move_tok / h_tok["align"]
+    ratio_ref_off = 0.4 * move_off / h_off["align"]
+    assert ratio_ref_tok == pytest.approx(ratio_ref_off, rel=0.10)
+    # without the switch the constraints are ~1000x weaker relative to alignment (issue 18)
+    _, raw = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4, constraint_scale="none")
+    assert raw.info["effective_hparams"]["alpha"] == 0.3
+    assert 0.3 * raw.history[0]["concept"] / raw.history[0]["align"] < ratio_off / 100
+
+
+def test_multi_map_one_step_lowers_each_term(make_task):
+    """History entries are the terms before each whole-batch step: entry 1 is after one step."""
+    _, align_only = _mm_fit(make_task, epochs=2, alpha=0.0, beta=0.0)
+    assert align_only.history[1]["align"] < align_only.history[0]["align"]
+    _, concept_only = _mm_fit(make_task, epochs=2, alpha=1.0, beta=0.0, constraint_scale="none")
+    assert concept_only.history[1]["concept"] < concept_only.history[0]["concept"]
+    # the reference term is 0 at the start; the β pull keeps the proxies nearer their reference words
+    _, free = _mm_fit(make_task, epochs=4, alpha=1.0, beta=0.0)
+    _, held = _mm_fit(make_task, epochs=4, alpha=1.0, beta=50.0)
+    assert held.history[-1]["reference"] < free.history[-1]["reference"]
+
+
+def test_multi_sub_one_phase_one_step_lowers_the_alignment_loss(make_task):
+    result = _ms_fit(make_task, phase1_epochs=2)
+    align = [h["align"] for h in result.history if h["phase"] == 1.0]
+    assert align[1] < align[0]
+
+
+def test_multi_sub_one_phase_two_step_lowers_the_clustering_loss_and_moves_only_f(make_task):
+    result = _ms_fit(make_task, phase2_epochs=2, lr_projection_cluster=1e-2)
+    cluster = [h for h in result.history if h["phase"] == 2.0]
+    assert cluster[1]["cluster"] < cluster[0]["cluster"]
+    for h in cluster:  # the history's total is the λ mix of its own terms
+        assert h["cluster"] == pytest.approx(0.5 * h["intra"] + 0.5 * h["inter"], rel=1e-5)
+    assert result.info["projection_change"] > 0
+
+
+def test_multi_sub_without_phase_two_the_projection_stays(make_task):
+    """The control of the test above: no Phase II epoch, no Phase I epoch, no change of f."""
+    assert _ms_fit(make_task).info["projection_change"] == 0.0
+
+
+def test_multi_dproxy_fit_trains_with_the_scheduled_weights(make_task):
+    task, _ = make_task("synth_shapes", "color", n=60)
+    epochs = 4
+    result = METHODS.get("multi_dproxy").from_params({"epochs": epochs, "batch_size": 30}).fit(task)
+    for t, h in enumerate(result.history):
+        alpha, beta = min(0.5, 0.1 + 0.4 * t / epochs), 0.1 * (1 - math.cos(math.pi * t / epochs))
+        assert h["alpha"] == pytest.approx(alpha) and h["beta"] == pytest.approx(beta)
+        assert h["loss"] == pytest.approx(h["l_a"] + alpha * h["l_u"] + beta * h["l_c"], rel=1e-4, abs=1e-6)
+    assert result.history[-1]["l_c"] > 0 and result.history[-1]["l_u"] > 0
+    off = METHODS.get("multi_dproxy").from_params(
+        {"epochs": epochs, "batch_size": 30, "use_lu": False, "use_lc": False}).fit(task)
+    assert all(h["alpha"] == 0.0 and h["beta"] == 0.0 for h in off.history)

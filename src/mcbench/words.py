@@ -45,7 +45,9 @@ def read_words_file(path: Path) -> ReferenceWords:
         raise ValueError(f"reference-word file {path} is unreadable ({exc}); it must hold {{\"words\": [...]}}") from exc
     if not words:
         raise ValueError(f"reference-word file {path} lists no words")
-    return ReferenceWords(words, f"file:{path.name}", {k: v for k, v in data.items() if k != "words"})
+    # a list written with the class names in view says so in its source, so no table shows it unlabelled
+    mark = " (oracle-like)" if data.get("oracle_like") else ""
+    return ReferenceWords(words, f"file:{path.name}{mark}", {k: v for k, v in data.items() if k != "words"})
 
 
 WordSource = Callable[[MultiViewDataset, Aspect], ReferenceWords]
