@@ -770,7 +770,10 @@ def test_killed_sweep_parent_stops_its_loky_workers(tmp_path):
         assert not any(map(_alive, workers)), "loky workers outlived their parent"
         assert not list(tmp_path.glob("row-*"))
     finally:
-        os.killpg(parent.pid, signal.SIGKILL)  # the group: whatever is left of this test's processes
+        try:
+            os.killpg(parent.pid, signal.SIGKILL)  # the group: whatever is left of this test's processes
+        except ProcessLookupError:
+            pass
 
 
 def test_created_files_respect_the_umask(tmp_path, job_cache):
