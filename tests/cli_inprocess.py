@@ -14,6 +14,7 @@ import logging
 import os
 import sys
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ class Completed:
     returncode: int
     stdout: str
     stderr: str
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 def run_cli(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> Completed:
@@ -41,7 +46,11 @@ def run_cli(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> C
     try:
         os.environ.update(env or {})
         os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+            # warnings print to stderr as in a fresh process (not into pytest's record), each time
+            warnings.resetwarnings()
+            warnings.simplefilter("always")
+            warnings.showwarning = _show_warning
             try:
                 cli.main(list(args))
             except SystemExit as exc:

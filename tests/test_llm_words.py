@@ -320,12 +320,14 @@ def test_cli_folder_dataset_with_llm_openai(server, tmp_path):
             path.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(pixels[i]).save(path)
     server.default = {"content": "1. red\n2. blue\n3. small\n4. large\n5. circle\n6. square"}
-    env = dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache"), WANDB_MODE="offline")
-    args = [sys.executable, "-m", "mcbench.cli", f"results_file={tmp_path}/runs.csv", "dataset=folder",
+    from cli_inprocess import run_cli  # the real app, in this process
+
+    env = {"MCBENCH_CACHE": str(tmp_path / "cache"), "WANDB_MODE": "offline"}
+    args = [f"results_file={tmp_path}/runs.csv", "dataset=folder",
             f"dataset.root={root}", "method=kmeans_image", "encoder=tiny_clip_random", "logger=none",
             "protocol.n_restarts=2", "progress=false", "llm=openai", f"llm.base_url={server.url}",
             "llm.model=fake-gpt", "llm.retry_delay=0.01"]
-    proc = subprocess.run(args, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    proc = run_cli(tmp_path, *args, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = pd.read_csv(tmp_path / "runs.csv")
     assert set(rows["aspect"]) == {"color", "shape", "size"} and (rows["words_source"] == "openai:fake-gpt").all()
