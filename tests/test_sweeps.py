@@ -87,12 +87,13 @@ def test_sweep_prints_and_writes_one_aggregated_table(tmp_path, cache_dir):
     for method in ("kmeans_image", "zeroshot_gpt"):
         for aspect in ("color", "species"):
             nmi = df[(df["method"] == method) & (df["aspect"] == aspect)]["nmi"]
-            (line,) = [ln for ln in lines if ln.split()[0] == method and ln.split()[2] == aspect]
-            assert f"{nmi.mean():.4f} ± {nmi.std():.4f}" in line and line.split()[3] == "0,1,2"
+            (line,) = [ln for ln in lines if ln.split()[0] == method and f" {aspect} " in ln]
+            assert f"{nmi.mean():.4f} ± {nmi.std():.4f}" in line
+            assert line.split()[1:6] == ["synth_fruit", "(easy)", aspect, "0,1,2", "0"]  # level, seeds, image set
     sweep_dir = next((tmp_path / "multirun").glob("*/*"))
     summary = json.loads((sweep_dir / "summary.json").read_text())
     assert len(summary) == 4 and {s["n"] for s in summary} == {"3"} and {s["failed"] for s in summary} == {"0"}
-    assert "| kmeans_image | synth_fruit | color | 0,1,2 | 3 |" in (sweep_dir / "summary.md").read_text()
+    assert "| kmeans_image | synth_fruit (easy) | color | 0,1,2 | 0 | 3 |" in (sweep_dir / "summary.md").read_text()
 
 
 def test_failed_job_is_listed_at_the_end_and_writes_no_row(tmp_path, cache_dir):

@@ -45,7 +45,8 @@ def _picked(overrides: list[str], key: str) -> str | None:
 
 
 def sweep_summary(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ()) -> list[dict[str, str]]:
-    """One record per (method, dataset, aspect): seeds, mean ± std of each metric, failed jobs.
+    """One record per (method, dataset and difficulty level, aspect): the method seeds and generated image sets
+    (``dataset.seed``) pooled, mean ± std of each metric over them, failed jobs.
 
     A row counts once per ``run_id`` (the newest), whatever number of jobs listed it. A failed job has no aspect
     (it may have failed before the aspects were known): it is counted on every (method, dataset) line its
@@ -55,18 +56,23 @@ def sweep_summary(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = (
         latest[str(r.get("run_id") or f"row{i}")] = r
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in latest.values():
-        groups.setdefault((str(r["method"]), str(r["dataset"]), str(r["aspect"])), []).append(r)
+        dataset = str(r["dataset"])
+        if _given(r.get("difficulty")):  # one line per level: levels are never pooled
+            dataset = f"{dataset} ({r['difficulty']})"
+        groups.setdefault((str(r["method"]), dataset, str(r["aspect"])), []).append(r)
     out = []
     matched: set[int] = set()
     for (method, dataset, aspect), members in sorted(groups.items()):
         failed = 0
         for j, f in enumerate(failures):
             m, d = _picked(f["overrides"], "method"), _picked(f["overrides"], "dataset")
-            if (m in (None, method)) and (d in (None, dataset)) and (m or d):
+            if (m in (None, method)) and (d in (None, dataset.split(" (")[0])) and (m or d):
                 failed += 1
                 matched.add(j)
         record = {"method": method, "dataset": dataset, "aspect": aspect,
                   "seeds": ",".join(str(s) for s in sorted({int(r["seed"]) for r in members})),
+                  "image_sets": ",".join(sorted({str(r["dataset_seed"]) for r in members
+                                                 if _given(r.get("dataset_seed"))}, key=_natural)),
                   "n": str(len(members)), "failed": str(failed)}
         for m in METRICS:
             record[m] = _mean_std([float(r[m]) for r in members if r.get(m) is not None and r.get(m) == r.get(m)])
@@ -75,23 +81,36 @@ def sweep_summary(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = (
         if j not in matched:
             out.append({"method": _picked(f["overrides"], "method") or "(default)",
                         "dataset": _picked(f["overrides"], "dataset") or "(default)", "aspect": "-", "seeds": "",
+                        "image_sets": "",
                         "n": "0", "failed": "1", **{m: "" for m in METRICS}})
     return out
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value == value and str(value) != ""
+
+
+def _natural(text: str) -> tuple:
+    try:
+        return (0, float(text))
+    except ValueError:
+        return (1, text)
 
 
 def sweep_table(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ()) -> str:
     """The aggregated table as aligned text (printed at the end of a sweep)."""
     records = sweep_summary(rows, failures)
-    header = ("method", "dataset", "aspect", "seeds", "n", "NMI", "RI", "ARI", "ACC", "failed")
-    keys = ("method", "dataset", "aspect", "seeds", "n", *METRICS, "failed")
+    header = ("method", "dataset", "aspect", "seeds", "image sets", "n", "NMI", "RI", "ARI", "ACC", "failed jobs")
+    keys = ("method", "dataset", "aspect", "seeds", "image_sets", "n", *METRICS, "failed")
     return _layout([header] + [tuple(r[k] for k in keys) for r in records])
 
 
 def sweep_markdown(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ()) -> str:
     """The aggregated table in Markdown (written as ``summary.md`` into the sweep folder)."""
     records = sweep_summary(rows, failures)
-    header = ["method", "dataset", "aspect", "seeds", "n", "NMI", "RI", "ARI", "ACC", "failed jobs"]
-    keys = ("method", "dataset", "aspect", "seeds", "n", *METRICS, "failed")
+    header = ["method", "dataset", "aspect", "seeds", "image sets (dataset.seed)", "n", "NMI", "RI", "ARI", "ACC",
+              "failed jobs (method × dataset)"]
+    keys = ("method", "dataset", "aspect", "seeds", "image_sets", "n", *METRICS, "failed")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r[k] for k in keys) + " |" for r in records]
     return "\n".join(lines) + "\n"
