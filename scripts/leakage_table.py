@@ -18,7 +18,7 @@ import mcbench.paths  # noqa: F401
 from mcbench.api import METHODS
 from mcbench.run import run_with_results
 
-OFFICIAL = list(METHODS.get("multi_map").official_overrides)
+OFFICIAL = list(METHODS.get("multi_map").official_leak_amplified_overrides)  # + per-class subsets of 20
 SETTINGS = [
     ("official loop, README Fruit settings, batch 20 = class size", OFFICIAL),
     ("same, batch 16", [*OFFICIAL, "method.batch_size=16"]),

@@ -9,7 +9,8 @@ What it does:
    into a scratch tree (``--workdir``), so that mutating a file never touches the working tree other processes
    import from. Tests run there with that copy first on ``PYTHONPATH``.
 2. Per method: ``cosmic-ray init`` over the method file, then every mutation outside the loss code (``TARGETS``:
-   the functions that compute, weight or step on a loss term) is marked skipped, and ``cosmic-ray exec`` runs
+   the functions that compute, weight or step on a loss term) or by an operator outside ``KEPT_OPERATORS`` is
+   marked skipped, and ``cosmic-ray exec`` runs
    ``TEST_COMMAND`` (the fast tests that pin the objectives) against each remaining mutant.
 3. The mutations issue 18 names (sign of α, dropped α or β, flipped β·L_c, dropped L_u, flipped or removed
    Phase II) are applied by text replacement and must each fail the same tests.
@@ -44,6 +45,21 @@ TARGETS = {
     "multi_dproxy": ("alpha_schedule", "beta_schedule", "loss_weights", "loss_align", "loss_user", "loss_contrast",
                      "batch_objective"),
 }
+
+#: the operators kept: those that flip, drop or reweight a term (arithmetic swaps, signs, constants, comparisons,
+#: negations, loops never entered). Left out: swaps to bitwise, shift, modulo and floor-division operators (type
+#: errors on float tensors, or ``float | str`` annotations) and to powers, which only multiply the run time.
+KEPT_OPERATORS = (
+    "NumberReplacer", "ReplaceBinaryOperator_Add_Sub", "ReplaceBinaryOperator_Add_Mul", "ReplaceBinaryOperator_Sub_Add",
+    "ReplaceBinaryOperator_Sub_Mul", "ReplaceBinaryOperator_Mul_Add", "ReplaceBinaryOperator_Mul_Sub",
+    "ReplaceBinaryOperator_Mul_Div", "ReplaceBinaryOperator_Div_Mul", "ReplaceBinaryOperator_Div_Sub",
+    "ReplaceBinaryOperator_Pow_Mul", "ReplaceUnaryOperator_USub_UAdd", "ReplaceUnaryOperator_Delete_USub",
+    "ReplaceUnaryOperator_Delete_Not", "ReplaceComparisonOperator_Eq_NotEq",
+    "ReplaceComparisonOperator_NotEq_Eq", "ReplaceComparisonOperator_Lt_GtE", "ReplaceComparisonOperator_Gt_LtE",
+    "ReplaceComparisonOperator_LtE_Gt", "ReplaceComparisonOperator_GtE_Lt", "ReplaceComparisonOperator_Is_IsNot",
+    "ReplaceComparisonOperator_IsNot_Is", "AddNot", "ReplaceTrueWithFalse", "ReplaceFalseWithTrue",
+    "ReplaceAndWithOr", "ReplaceOrWithAnd", "ZeroIterationForLoop",
+)
 
 #: issue 18's named mutations: (method, what, old text, new text); each must make a test fail
 NAMED = (
@@ -118,8 +134,9 @@ def test_command(method: str) -> str:
 
 
 def serve(workdir: Path) -> None:
-    """A warm test server: torch, open_clip, sklearn, pandas and hydra imported once (no mcbench module), then one
-    forked ``pytest.main`` per request, so each mutant's run imports only the (mutated) mcbench code fresh.
+    """A warm test server: torch, open_clip, sklearn, pandas, hydra and the framework's own modules (from the scratch
+    copy) imported once, never a method file; then one forked ``pytest.main`` per request, so each mutant's run
+    imports only the (mutated) method files fresh.
     Nothing runs a torch op before forking, so no thread pool is copied into the children."""
     import signal
     import socket
@@ -132,6 +149,14 @@ def serve(workdir: Path) -> None:
     import torch  # noqa: F401
 
     os.chdir(workdir)
+    sys.path.insert(0, str(workdir / "pkg"))
+    # the framework (from the scratch copy), never the method files: each child imports those fresh, mutated
+    for module in ("mcbench.api", "mcbench.prompts", "mcbench.encoders", "mcbench.features", "mcbench.run",
+                   "mcbench.data.base", "mcbench.metrics", "mcbench.words"):
+        __import__(module)
+    loaded = sorted(m for m in sys.modules if m.startswith("mcbench.methods."))
+    if loaded or not sys.modules["mcbench"].__file__.startswith(str(workdir)):
+        raise SystemExit(f"scripts/mutation.py: the test server pre-imported {loaded or 'mcbench from elsewhere'}")
     path = workdir / SOCKET
     if path.exists():
         path.unlink()
@@ -199,7 +224,8 @@ def target_lines(path: Path, names: tuple[str, ...]) -> list[tuple[int, int]]:
 
 
 def skip_outside(session: Path, ranges: list[tuple[int, int]]) -> tuple[int, int]:
-    """Mark every mutation outside ``ranges`` as skipped; returns (kept, skipped)."""
+    """Mark every mutation outside ``ranges``, or by an operator not in ``KEPT_OPERATORS``, as skipped; returns
+    (kept, skipped)."""
     from cosmic_ray.work_db import WorkDB, use_db
     from cosmic_ray.work_item import WorkerOutcome, WorkResult
 
@@ -207,7 +233,8 @@ def skip_outside(session: Path, ranges: list[tuple[int, int]]) -> tuple[int, int
     with use_db(str(session), WorkDB.Mode.open) as db:
         for item in db.work_items:
             line = item.mutations[0].start_pos[0]
-            if any(lo <= line <= hi for lo, hi in ranges):
+            operator = item.mutations[0].operator_name.split("/")[-1]
+            if any(lo <= line <= hi for lo, hi in ranges) and operator.startswith(KEPT_OPERATORS):
                 kept += 1
                 continue
             db.set_result(item.job_id, WorkResult(output=None, test_outcome=None, diff=None,
@@ -240,7 +267,7 @@ def run_cosmic_ray(method: str, workdir: Path, pkg: Path, timeout: float, env: d
     session = workdir / f"{method}.sqlite"
     subprocess.run([PYTHON, "-m", "cosmic_ray.cli", "init", str(cfg), str(session)], cwd=workdir, env=env, check=True)
     kept, skipped = skip_outside(session, target_lines(module, TARGETS[method]))
-    print(f"[mutation] {method}: {kept} mutants in the loss code ({skipped} elsewhere skipped)", flush=True)
+    print(f"[mutation] {method}: {kept} mutants in the loss code ({skipped} elsewhere or by other operators)", flush=True)
     start = time.perf_counter()
     subprocess.run([PYTHON, "-m", "cosmic_ray.cli", "exec", str(cfg), str(session)], cwd=workdir, env=env, check=True)
     rows = outcomes(session)

@@ -81,3 +81,24 @@ def test_prefix_cache_needs_the_truncated_prompt(make_task):
         METHODS.get("multi_map").from_params({"truncate": False}).fit(task)
     result = METHODS.get("multi_map").from_params({"truncate": False, "prefix_cache": False, "epochs": 1}).fit(task)
     assert np.isfinite(result.representation).all()
+
+
+def test_rows_record_the_effective_alpha_beta_and_lr(tmp_path, cache_dir, tiny_clip):
+    """The row's ``effective_hparams`` holds what the fit trained with; ``hparams`` keeps the configured values."""
+    import json
+
+    from hydra import compose, initialize_config_module
+
+    import mcbench.paths  # noqa: F401
+    from mcbench.run import run
+
+    with initialize_config_module("mcbench.conf", version_base="1.3"):
+        cfg = compose("config", overrides=[
+            "method=multi_map", "dataset=synth_fruit", "dataset.n=40", "aspect=color", "method.epochs=1",
+            "logger=none", "progress=false", f"paths.cache_dir={cache_dir}", f"results_file={tmp_path}/runs.csv"])
+    (row,) = run(cfg)
+    hp, eff = json.loads(row["hparams"]), json.loads(row["effective_hparams"])
+    assert hp["constraint_scale"] == "space" and "alpha_scale" not in hp
+    assert eff["alpha"] == pytest.approx(hp["alpha"] * eff["alpha_scale"]) and eff["alpha_scale"] > 100
+    assert eff["beta"] == pytest.approx(hp["beta"] * eff["beta_scale"]) and eff["lr"] < hp["lr"]
+    assert eff["scale_basis"] == "measured"  # the tiny CLIP's text and joint widths match
