@@ -36,6 +36,7 @@ import numpy as np
 from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
 
 K_VIEWS = ("dataset", "task")
+ORDERS = ("canonical", "task")
 
 
 class ClassicMultipleClustering(ProxyMethod):
@@ -61,11 +62,17 @@ class ClassicMultipleClustering(ProxyMethod):
     def fit(self, task: ClusteringTask) -> FitResult:
         x = task.features.embeddings.detach().float().cpu().numpy().astype(np.float64)
         ks = self.n_clusters(task)
+        if self.config.order not in ORDERS:
+            raise ValueError(f"method.order={self.config.order!r} is not valid; choose one of: {', '.join(ORDERS)}")
+        # ClustPy draws its initial centres by row index: in a canonical order (the rows sorted by their features,
+        # label-free) the views depend on the images and the seed only, not on the order the framework chose
+        order = np.lexsort(x.T[::-1]) if self.config.order == "canonical" else np.arange(len(x))
         out = io.StringIO()
         with warnings.catch_warnings(), contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             warnings.simplefilter("ignore")
-            labels, extra = self.views(x, ks, task)
-        labels = np.asarray(labels).reshape(len(x), -1)
+            fitted, extra = self.views(x[order], ks, task)
+        labels = np.empty((len(x), np.asarray(fitted).reshape(len(x), -1).shape[1]), dtype=np.int64)
+        labels[order] = np.asarray(fitted).reshape(len(x), -1)
         # a view with one cluster (the noise space) is no clustering: it is left out of the best match
         views = [labels[:, j].astype(np.int64) for j in range(labels.shape[1]) if len(np.unique(labels[:, j])) > 1]
         if not views:
@@ -83,6 +90,7 @@ class NrKmeansConfig:
     k_views: str = "dataset"  # dataset: the k of every aspect (the papers) | task: n_views × the named task's k
     n_views: int = 2  # used with k_views=task
     noise_space: bool = False  # Nr-Kmeans' optional noise space (k = 1); ClustPy's default has none
+    order: str = "canonical"  # canonical: rows sorted by their features before fitting (order-invariant) | task
     max_iter: int = 300  # ClustPy default
     n_init: int = 1  # ClustPy default (restarts, the lowest cost kept: no labels involved)
 
@@ -106,6 +114,7 @@ class ENRCConfig:
     k_views: str = "dataset"
     n_views: int = 2
     noise_space: bool = False
+    order: str = "canonical"  # canonical: rows sorted by their features before fitting (order-invariant) | task
     pretrain_epochs: int = 20  # ClustPy default 100: the smallest setting that still trains the autoencoder here
     clustering_epochs: int = 20  # ClustPy default 150
     embedding_size: int = 20  # ClustPy default; at most the input's dimension, at least max(k) + 1 (its init needs it)
@@ -165,6 +174,7 @@ class OrthogonalConfig:
     k_views: str = "dataset"
     n_views: int = 2
     noise_space: bool = False  # not part of Cui et al.; kept for a uniform switch set (views of k = 1 are dropped)
+    order: str = "canonical"  # canonical: rows sorted by their features before fitting (order-invariant) | task
     explained_variance: float = 0.9  # ClustPy default: PCA variance kept before each clustering (Cui et al. §3)
 
 

@@ -112,3 +112,23 @@ def test_multirun_classic_beside_multi_dproxy_on_synth_fruit(tmp_path, monkeypat
     got = {(m, a): s for m, a, s in zip(rows["method"], rows["aspect"], rows["selection"])}
     assert got == {("nrkmeans", "color"): "best_match", ("nrkmeans", "species"): "best_match",
                    ("multi_dproxy", "color"): "named", ("multi_dproxy", "species"): "named"}
+
+
+@pytest.mark.parametrize("name", ["nrkmeans", "orthogonal_clustering"])
+def test_views_do_not_depend_on_the_image_order(name, make_task):
+    """method.order=canonical: the same images in another order give the same views, mapped back to each order."""
+    import dataclasses
+
+    import torch
+
+    from mcbench.api import ImageFeatures
+
+    task, _ = make_task("synth_cards", "suits", n=80)
+    perm = np.random.default_rng(0).permutation(task.n)
+    emb = task.features.embeddings[torch.as_tensor(perm)]
+    shuffled = dataclasses.replace(task, features=ImageFeatures(emb, emb))
+    method = METHODS.get(name).from_params({})
+    a, b = method.fit(task), method.fit(shuffled)
+    assert len(a.views) == len(b.views)
+    for va, vb in zip(a.views, b.views):
+        assert np.array_equal(va[perm], vb)
