@@ -110,9 +110,15 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
     anchors = word_vecs[z]
     proxies = nn.Parameter(anchors.clone())
     table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
-    optimizer = torch.optim.Adagrad([proxies], lr=m._step_size(task, word_vecs), weight_decay=table_decay)
+    full = ProxyPrompt(enc, task.prompt, official=c.official_text_encoder, truncate=False)
+    scales = m.constraint_scales(task, full, z)  # full-context prompt passes over all images (no prefix cache)
+    alpha, beta = c.alpha * scales["alpha_scale"], c.beta * scales["beta_scale"]
+    step = m._step_size(task, word_vecs)
+    effective = {"alpha": alpha, "beta": beta, "lr": step, **scales}
+    optimizer = torch.optim.Adagrad([proxies], lr=step, weight_decay=table_decay)
     gen = task.generator()
     history = []
+    bar = task.progress(c.epochs, "official-style multi_map")
     with trainable_encoder(enc):
         for epoch in range(c.epochs):
             sums = {"loss": 0.0, "align": 0.0, "concept": 0.0, "reference": 0.0}
@@ -120,19 +126,29 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
             for idx in batches:
                 w = proxies[idx]
                 t = official_prompt_encode(enc, tokens[idx], slot, w, c.official_text_encoder)
-                loss, terms = method.batch_objective(x[idx], F.normalize(t, dim=-1), w, concept, anchors[idx])
+                loss, terms = method.batch_objective(x[idx], F.normalize(t, dim=-1), w, concept, anchors[idx],
+                                                     alpha, beta)
                 optimizer.zero_grad(set_to_none=False)
                 loss.backward()
                 optimizer.step()
                 for key, value in terms.items():
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
-            if (epoch + 1) % 10 == 0:  # the released loop's unused ``clip_embeddings`` of all images
-                with torch.no_grad():
-                    for idx in torch.arange(task.n).split(c.batch_size):
-                        official_prompt_encode(enc, tokens[idx], slot, proxies[idx], c.official_text_encoder)
-    full = ProxyPrompt(enc, task.prompt, official=c.official_text_encoder, truncate=False)
-    return m._readout(task, full, proxies.detach(), z, history)
+            if (epoch + 1) % UNUSED_PASS_EVERY == 0:
+                unused_prompt_pass(enc, tokens, slot, proxies, c.batch_size, c.official_text_encoder)
+            bar.update()
+    return m._readout(task, full, proxies.detach(), z, history, effective)
+
+
+UNUSED_PASS_EVERY = 10
+
+
+@torch.no_grad()
+def unused_prompt_pass(enc: ClipEncoder, tokens: torch.Tensor, slot: int, proxies: torch.Tensor, batch: int,
+                       official: bool) -> None:
+    """The released loop's ``clip_embeddings`` of all images every 10 epochs (computed, never used)."""
+    for idx in torch.arange(len(tokens)).split(batch):
+        official_prompt_encode(enc, tokens[idx], slot, proxies[idx], official)
 
 
 # ------------------------------------------------------------------------------------------ Multi-Sub
@@ -164,6 +180,7 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
     history: list[dict[str, float]] = []
     labels = None
     opt1 = opt2 = None
+    bar = task.progress(cfg.rounds * (cfg.phase1_epochs + cfg.phase2_epochs), "official-style multi_sub")
     with trainable_encoder(enc):
         for r in range(cfg.rounds):
             if opt1 is None or cfg.reset_optimizers:
@@ -179,6 +196,7 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
                     opt1.step()
                     total += float(loss.detach()) * len(idx)
                 history.append({"round": float(r), "phase": 1.0, "align": total / task.n})
+                bar.update()
             with torch.no_grad():
                 w = m._proxies(p, z)
                 x_all = torch.cat([embed(i, False) for i in torch.arange(task.n).split(IMAGE_BATCH)])
@@ -202,6 +220,7 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
                 history.append({"round": float(r), "phase": 2.0, "cluster": float(sums[0]), "intra": float(sums[1]),
                                 "inter": float(sums[2]), "pseudo_classes": float(len(torch.unique(labels))),
                                 "pseudo_changed": changed})
+                bar.update()
     with torch.no_grad():
         w = m._proxies(p, z)
         x = torch.cat([embed(i, False) for i in torch.arange(task.n).split(IMAGE_BATCH)])
@@ -262,10 +281,21 @@ def multi_dproxy(method: dp.MultiDProxy, task: ClusteringTask, images: torch.Ten
 
     concat = fusion is None and cfg.modality == "fused"
 
+    readout_gen = task.generator(4)
+
     @torch.no_grad()
     def full_pass() -> tuple[torch.Tensor, torch.Tensor]:
+        """(T⁰, F) of all images, the image tower run again; F over the method's readout sequences."""
         t0 = text.encode_all(pool.proxies(latent))
-        return t0, fuse(t0, visual())[0]
+        if cfg.readout_sequence == "all" or n <= cfg.batch_size:
+            return t0, fuse(t0, visual())[0]
+        fused = None
+        for seq in torch.randperm(n, generator=readout_gen).to(dev).split(cfg.batch_size):
+            part = fuse(t0[seq], visual(seq))[0]
+            if fused is None:
+                fused = part.new_empty(n, part.shape[1])
+            fused[seq] = part
+        return t0, fused
 
     sizes = dp.pool_schedule(len(pool), k, cfg.prune_to_k) if cfg.dynamic else []
     when = dict(zip(dp.prune_epochs(len(sizes), cfg.epochs, cfg.prune_every), sizes))
@@ -273,6 +303,7 @@ def multi_dproxy(method: dp.MultiDProxy, task: ClusteringTask, images: torch.Ten
     pseudo = dp.kmeans(full_pass()[1], k, kmeans_gen, cfg.kmeans_iters, cfg.kmeans_restarts)[0] if need_pseudo else None
     hard = cfg.hard_negatives or max(1, cfg.batch_size // 4)
     history: list[dict[str, float]] = []
+    bar = task.progress(cfg.epochs, "official-style multi_dproxy")
     for epoch in range(cfg.epochs):
         alpha = dp.alpha_schedule(epoch, cfg.epochs) if cfg.use_lu else 0.0
         beta = dp.beta_schedule(epoch, cfg.epochs) if cfg.use_lc else 0.0
@@ -302,6 +333,7 @@ def multi_dproxy(method: dp.MultiDProxy, task: ClusteringTask, images: torch.Ten
         if need_pseudo and done % cfg.pseudo_every == 0 and done < cfg.epochs:
             pseudo = dp.kmeans(epoch_f, k, kmeans_gen, cfg.kmeans_iters, cfg.kmeans_restarts)[0]
         history.append({**sums, "alpha": alpha, "beta": beta})
+        bar.update()
     t0, fused = full_pass()
     t0, fused = t0[back], fused[back]
     return FitResult.from_representation(task, fused, "official-style F", history=history, proxies=t0.cpu().numpy())

@@ -115,6 +115,8 @@ def markdown(data: dict[str, Any]) -> str:
                                     r["nmi_off"]] for r in data["methods"]["switches"]]))
     if "side_by_side" in data:
         out.append(_side_by_side(data))
+    if "architecture" in data:
+        out.append(_architecture(data))
     if "sweep" in data:
         s = data["sweep"]
         out.append("\n## 4. A whole sweep\n\n")
@@ -125,10 +127,14 @@ def markdown(data: dict[str, Any]) -> str:
         for label, r in s["runs"].items():
             how = "Hydra basic launcher (one process)" if label == "serial" else \
                 f"joblib launcher, n_jobs={r.get('n_jobs')} (conf/hydra/launcher/parallel.yaml)"
-            rows.append([label, how, r["wall_s"], f"{r['wall_s'] / 60:.1f}", r["tasks_ok"], r["sum_fit_s"],
+            cpu = r.get("cpu_s")
+            rows.append([label, how, r["wall_s"], f"{r['wall_s'] / 60:.1f}",
+                         "" if cpu is None else f"{cpu} ({cpu / 60:.1f} min)", r["tasks_ok"], r["sum_fit_s"],
                          r["returncode"], f"{r['load_average_before']} / {r['load_average_after']}"])
-        out.append(_table(["run", "launcher", "wall (s)", "wall (min)", "tasks ok", "sum of fit (s)", "exit",
-                           "load before / after"], rows))
+        out.append(_table(["run", "launcher", "wall (s)", "wall (min)", "CPU time used (s)", "tasks ok",
+                           "sum of fit (s)", "exit", "load before / after"], rows))
+        out.append("\n*CPU time used*: user + system seconds of the sweep's processes (robust to other jobs on a "
+                   "shared machine; on a quiet machine with c cores the wall time lies between it / c and it).\n")
         first = next(iter(s["runs"].values()), None)
         if first:
             out.append(f"\nCommand (serial): `{first['command']}`\n")
@@ -258,3 +264,129 @@ def _bounds(sb: dict[str, Any], switches: list[dict[str, Any]]) -> str:
                    f"{r['ours_at_official_batch']['nmi']}, {same} to the official-style {r['official_style']['nmi']}")
         lines.append(f"* NMI differs by {r['nmi_diff']} on {r['method']} {r['dataset']}/{r['aspect']}{why}.")
     return ("\nWhat bounds each ratio:\n\n" + "\n".join(lines) + "\n") if lines else ""
+
+
+def _human(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def _architecture(data: dict[str, Any]) -> str:
+    a = data["architecture"]
+    first = a["rows"][0]
+    out = ["\n## 3b. Side by side on the papers' architecture (ViT-B/32)\n\n",
+           f"Encoder `{' '.join(a['encoder'])}` ({first['encoder']}: random weights, the cost of the OpenAI "
+           f"weights, nothing to download), task {a['task'][0]}/{a['task'][1]}, N = {a['n_images']}, "
+           f"{first['device']}. The official-style loop (section 3) runs a few epochs (*short*) and is extrapolated "
+           "to the configured epochs from its own start, per-epoch and readout times (formula in the JSON, "
+           "`official_extrapolated.formula`); ours runs the configured epochs and is measured. *Equal NMI* compares "
+           "the two short runs at the same batch (the same computation). *Speed-up* = official-style "
+           "(extrapolated) / ours at the official batch; *default batch* = ours at its own batch; *cold cache* "
+           "adds one image-tower pass over the N images to ours (the feature cache, paid once per dataset and "
+           f"encoder: {first['extraction_s']} s here). {_load(data, 'architecture')}\n\n"]
+    header = ["method", "configured epochs", "batch ours / official", "official-style short (s)", "ours short (s)",
+              "NMI official / ours (short)", "equal (±0.01)", "official-style extrapolated (s)",
+              "ours, official batch (s)", "**speed-up**", "ours, default batch (s)", "speed-up default batch",
+              "cold cache"]
+    rows = []
+    for r in a["rows"]:
+        same = r.get("ours_full_same_batch", r["ours_full"])
+        rows.append([r["method"], r["config_epochs"], f"{r['our_batch']} / {r['official_batch']}",
+                     r["official_short"]["fit_s"], r["ours_short_same_batch"]["fit_s"],
+                     f"{r['official_short']['nmi']} / {r['ours_short_same_batch']['nmi']}",
+                     "yes" if r["nmi_equal_short"] else "**no**", r["official_extrapolated"]["fit_s"],
+                     same["fit_s"], f"**{r['speedup']}x**", r["ours_full"]["fit_s"],
+                     f"{r['speedup_default_batch']}x", f"{r['speedup_cold_cache']}x"])
+    out.append(_table(header, rows))
+    out.append("\nWhere the time goes at the configured epochs (seconds; ours at the official batch; the protocol is "
+               "the readout's 10 k-means restarts):\n\n")
+    header = ["method", "official-style: start / epochs / readout", "ours: start / epochs / readout / protocol",
+              "epochs ratio", "largest part of ours"]
+    rows = []
+    for r in a["rows"]:
+        o, u = r["parts"]["official_style"], r["parts"]["ours"]
+        rows.append([r["method"], f"{o['start']} / {o['epochs']} / {o['readout']}",
+                     f"{u['start']} / {u['epochs']} / {u['readout']} / {u['k-means protocol']}",
+                     f"{r['parts']['epochs_ratio']}x", r["parts"]["ours_largest"]])
+    out.append(_table(header, rows))
+    out.append(_architecture_bounds(a))
+    for r in a["rows"]:
+        if "ours_short_default_batch" in r:
+            out.append(f"\n{r['method']} short run at ours' default batch ({r['our_batch']}): NMI "
+                       f"{r['ours_short_default_batch']['nmi']} against the official-style {r['official_short']['nmi']}"
+                       f" at batch {r['official_batch']}" + (" (another trajectory: the batch changes this method's "
+                                                              "steps)" if r["method"] == "multi_sub" else "") + ".\n")
+    if "projection" in a:
+        out.append(_projection(a["projection"], a, data["machine"].get("memory_gib")))
+    return "".join(out)
+
+
+def _architecture_bounds(a: dict[str, Any]) -> str:
+    lines = []
+    for r in a["rows"]:
+        p = r["parts"]
+        if r["speedup"] >= 20:
+            lines.append(f"* **{r['method']}**: {r['speedup']}x at equal NMI (epochs alone {p['epochs_ratio']}x); "
+                         f"the largest part of ours is its {p['ours_largest']}.")
+            continue
+        part = p["ours_largest"]
+        what = {"epochs": ("the text passes (slot to EOT, forward and backward) per epoch"
+                           if r["method"] != "multi_dproxy" else "the fusion steps and in-training k-means per epoch"),
+                "k-means protocol": "the k-means protocol (10 restarts)", "start": "the start (zero-shot, word "
+                "embeddings, constraint scales)", "readout": "the readout pass"}[part]
+        lines.append(f"* **{r['method']}**: {r['speedup']}x, under 20x; bounded by {what} "
+                     f"({p['ours'][part]} s of ours; epochs ratio {p['epochs_ratio']}x).")
+    return "\nWhat bounds each ratio:\n\n" + "\n".join(lines) + "\n"
+
+
+def _projection(p: dict[str, Any], a: dict[str, Any], memory_gib: float | None) -> str:
+    g = p["gpu_assumptions"]
+    ns = sorted({x["n_images"] for x in a["growth"]})
+    dev = p["measured_on"]
+    where = "this CPU" if dev == "cpu" else f"this {dev} device"
+    out = ["\n### Projection to the papers' dataset sizes\n\n",
+           "Each method at the papers' settings (`conf/experiment/reproduce_<method>_<task>.yaml`), ViT-B/32. "
+           f"**Measured ({where})**, from the measured scaling: ours was measured at N = {', '.join(map(str, ns))} "
+           "at the papers' batch; every part is a straight line in N through those points and "
+           "**T(N, E) = start(N) + E · epoch(N) + readout(N) + protocol(N·k)**, Multi-Sub's epochs split into "
+           "rounds · (P1 · phase1(N) + P2 · phase2(N)), its whole-batch Phase II adding a measured "
+           f"{a['quadratic']['s_per_pair'] * 1e9:.2f} ns (forward + backward) and "
+           f"{a['quadratic']['bytes_per_pair']:.0f} bytes per pair of images (N² pairs). The official-style "
+           f"loops were measured at N = {a['n_images']} and scaled by N/{a['n_images']} (all their work is per "
+           "image). **GPU: an estimate, no GPU was measured**: the same fits counted instead of timed (FLOPs by "
+           "`torch.utils.flop_counter`, tensor operations by a dispatch counter; `benchmarks/work_counter.py`), "
+           f"time = FLOPs / {g['fp32_flop_s'] / 1e12:.0f} TFLOP/s (fp32, ~40% of an H200's peak) + operations × "
+           f"{g['op_s'] * 1e6:.0f} µs (eager launch and dispatch), Phase II pairs at {g['hbm_bytes_s'] / 1e12} TB/s; "
+           "the k-means protocol stays on the CPU (scikit-learn) at this machine's time. *Image tower* is the "
+           "feature cache's one pass over the images, once per dataset and encoder (measured rate; GPU estimate: "
+           f"{p['image_flops'] / 1e9} GFLOP per image at {g['fp16_flop_s'] / 1e12:.0f} TFLOP/s fp16 plus this "
+           f"machine's preprocessing spread over {g['cpu_cores']} cores). Run `bash scripts/gpu_checks.sh "
+           "architecture` on a GPU to replace the estimates with measurements.\n\n"]
+    header = ["method", "dataset", "N", "settings", f"ours ({dev})", "ours, GPU (estimate)",
+              f"image tower {dev} / GPU (est.)", f"official-style ({dev})", "speed-up"]
+    rows, notes = [], []
+    for t in p["tasks"]:
+        c = t["config"]
+        setting = (f"{c['rounds']} x ({c['phase1_epochs']} + {c['phase2_epochs']}) epochs, batch "
+                   f"{c['batch_size'] or 'N'}" if "rounds" in c else f"{c['epochs']} epochs, batch {c['batch_size']}")
+        ours, gpu = _human(t["ours_s"]), _human(t["ours_gpu_s_estimate"])
+        mem = t.get("pairwise_memory_gib") or 0
+        if memory_gib and mem > memory_gib:
+            ours = f"does not fit ({mem:.0f} GiB of pairs > {memory_gib} GiB)"
+        if mem > g["memory_gib"]:
+            gpu = f"does not fit ({mem:.0f} GiB > {g['memory_gib']} GiB)"
+        if mem >= 1:
+            notes.append(f"{t['method']} on {t['dataset']}: Phase II at the whole batch holds ~{mem:.0f} GiB of N×N "
+                         "pair tensors; a smaller `method.batch_size` bounds it (another trajectory).")
+        rows.append([t["method"], t["dataset"], t["n_images"], setting, ours, gpu,
+                     f"{_human(t['image_tower_s'])} / {_human(t['image_tower_gpu_s_estimate'])}",
+                     _human(t["official_style_s"]), f"{t['speedup']}x"])
+    out.append(_table(header, rows))
+    if notes:
+        out.append("\n" + "\n".join(f"* {n}" for n in notes) + "\n")
+    return "".join(out)

@@ -21,7 +21,7 @@ import torch
 from benchmarks import report, sections
 from benchmarks.common import REPO, load_average, machine, now
 
-SECTIONS = ("extraction", "methods", "side_by_side", "sweep", "scaling")
+SECTIONS = ("extraction", "methods", "side_by_side", "architecture", "sweep", "scaling")
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -32,6 +32,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--device", default="auto",
                         help="auto | cpu | cuda (the methods' device; extraction adds cuda whenever present)")
     parser.add_argument("--repeats", type=int, default=None, help="repeats per timing (median reported)")
+    parser.add_argument("--arch-n", type=int, default=None,
+                        help="N of the ViT-B/32 side by side (section architecture; 100 by default, paper N on a GPU)")
+    parser.add_argument("--arch-growth", default=None,
+                        help="comma list of the further N at which ours is measured for the projection (default 300)")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: re-derive the projection and the Markdown from <out>/benchmarks.json")
     parser.add_argument("--update", action="store_true",
                         help="keep the other sections of an existing <out>/benchmarks.json, rerun only --sections")
     args = parser.parse_args(argv)
@@ -39,11 +45,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
+    if args.render:
+        return render(Path(args.out))
     settings = sections.Settings.quick_settings(args.device) if args.quick else sections.Settings(device=args.device)
     if args.repeats:
         settings.repeats = args.repeats
+    if args.arch_n:
+        settings.arch_n = args.arch_n
+    if args.arch_growth:
+        settings.arch_n_growth = tuple(int(x) for x in args.arch_growth.split(",") if x.strip())
     threads = sections._cpu_threads()
     folder = Path(args.out)
+    folder.mkdir(parents=True, exist_ok=True)
+    settings.arch_partial = str(folder / "architecture.partial.json")
     old = folder / "benchmarks.json"
     kept = json.loads(old.read_text()) if args.update and old.exists() else {}
     if kept and kept.get("quick") != settings.quick:
@@ -79,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["sections_s"][name] = round(time.perf_counter() - start, 1)
         out["sections_date"][name] = now()
         out["load_average"][name] = {"before": before, "after": load_average()}
+        if name == "architecture":
+            Path(settings.arch_partial).unlink(missing_ok=True)
         print(f"[benchmarks] {name}: {out['sections_s'][name]} s", flush=True)
     out["load_average"]["end"] = load_average()
     out = {**{k: v for k, v in out.items() if k not in SECTIONS}, **{k: out[k] for k in SECTIONS if k in out}}
@@ -87,6 +103,23 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (folder / "benchmarks.md").write_text(report.markdown(out))
     print(f"[benchmarks] wrote {folder / 'benchmarks.json'} and {folder / 'benchmarks.md'}")
     return out
+
+
+def render(folder: Path) -> dict[str, Any]:
+    """The Markdown (and the architecture section's projection, a pure function of its measurements) again from
+    an existing benchmarks.json: for a change of the report or the projection model, nothing re-measured."""
+    from benchmarks import projection
+
+    path = folder / "benchmarks.json"
+    if not path.exists():
+        raise SystemExit(f"--render needs {path}; run the benchmarks first (python -m benchmarks.run --out {folder})")
+    data = json.loads(path.read_text())
+    if "architecture" in data:
+        data["architecture"]["projection"] = projection.project(data["architecture"])
+    path.write_text(json.dumps(data, indent=1) + "\n")
+    (folder / "benchmarks.md").write_text(report.markdown(data))
+    print(f"[benchmarks] re-rendered {path} and {folder / 'benchmarks.md'}")
+    return data
 
 
 if __name__ == "__main__":

@@ -41,6 +41,14 @@ class Settings:
     sweep_extra: tuple[str, ...] = ()
     scaling_n: tuple[int, ...] = (150, 300, 600, 1200)
     scaling_words: tuple[int, ...] = (4, 8, 16, 32)
+    # the side by side on the papers' architecture (benchmarks/architecture.py): encoder overrides, task, N,
+    # the extra N of ours for the growth with N (benchmarks/projection.py)
+    arch_encoder: tuple[str, ...] = ("encoder=vit_b32_openai", "encoder.pretrained=random")
+    arch_task: tuple[str, str] = ("synth_cards", "suits")
+    arch_n: int = 100
+    arch_n_growth: tuple[int, ...] = (300,)
+    arch_pairs: tuple[int, ...] = (1000, 2000)  # N of the N×N clustering-loss measurement (Multi-Sub Phase II)
+    arch_partial: str | None = None  # file of the methods measured so far (a rerun of the same settings resumes)
     # per-method overrides for every in-process section (quick: fewer epochs)
     method_overrides: dict[str, list[str]] = field(default_factory=dict)
 
@@ -51,6 +59,7 @@ class Settings:
             extraction_images={"tiny_clip": 32, "vit_b32": 4}, side_by_side_datasets=("synth_shapes",),
             text_pass_batch=(8, 4), sweep_datasets=("synth_shapes",), sweep_seeds=(0,), sweep_extra=("dataset.n=24",),
             scaling_n=(24, 48), scaling_words=(4, 8),
+            arch_encoder=("encoder=tiny_clip_random",), arch_n=16, arch_n_growth=(24,), arch_pairs=(100, 200),
             method_overrides={"multi_map": ["method.epochs=2"],
                               "multi_sub": ["method.rounds=1", "method.phase1_epochs=2", "method.phase2_epochs=1"],
                               "multi_dproxy": ["method.epochs=3"]},
@@ -280,6 +289,17 @@ def text_pass_bound(s: Settings) -> list[dict[str, Any]]:
     return rows
 
 
+def architecture(s: Settings) -> dict[str, Any]:
+    """Side by side on ViT-B/32 (random weights) at small N, official-style extrapolated to the configured
+    epochs, and the projection to the papers' dataset sizes (benchmarks/architecture.py, projection.py)."""
+    from benchmarks import architecture as arch
+    from benchmarks import projection
+
+    out = arch.side_by_side(s)
+    out["projection"] = projection.project(out)
+    return out
+
+
 # ------------------------------------------------------------------------------------------ 4. sweep
 
 
@@ -304,12 +324,15 @@ def sweep(s: Settings) -> dict[str, Any]:
             load = load_average()
             start = time.perf_counter()
             env = {**os.environ, "WANDB_MODE": "disabled"}
+            cpu_before = _children_cpu_s()
             proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env)
             wall = time.perf_counter() - start
+            cpu_used = _children_cpu_s() - cpu_before
             rows = list(csv.DictReader(results.open())) if results.exists() else []
             ok = [r for r in rows if r.get("status") == "ok"]
             out["runs"][label] = {
-                "wall_s": round(wall, 1), "returncode": proc.returncode, "tasks_ok": len(ok),
+                "wall_s": round(wall, 1), "cpu_s": round(cpu_used, 1), "returncode": proc.returncode,
+                "tasks_ok": len(ok),
                 "sum_fit_s": round(sum(float(r["fit_s"]) for r in ok), 1),
                 "sum_runtime_s": round(sum(float(r["runtime_s"]) for r in ok), 1),
                 "load_average_before": load, "load_average_after": load_average(),
@@ -319,6 +342,15 @@ def sweep(s: Settings) -> dict[str, Any]:
             if label == "parallel":
                 out["runs"][label]["n_jobs"] = s.sweep_n_jobs
     return out
+
+
+def _children_cpu_s() -> float:
+    """CPU seconds (user + system) used by finished child processes: what the sweep itself cost, whatever else
+    the shared machine was running (on a quiet machine its wall time lies between this / cores and this)."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # ------------------------------------------------------------------------------------------ 5. scaling

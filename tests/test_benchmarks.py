@@ -12,7 +12,7 @@ from mcbench.encoders import PRETRAINED_DIR
 
 REPO = Path(__file__).resolve().parent.parent
 
-SECTIONS = ("extraction", "methods", "side_by_side", "sweep", "scaling")
+SECTIONS = ("extraction", "methods", "side_by_side", "architecture", "sweep", "scaling")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,29 @@ def test_official_style_loops_compute_the_methods_results(quick):
     for row in data["side_by_side"]["rows"]:
         assert row["equal_nmi"] and row.get("equal_nmi_same_batch", True), row
         assert row["speedup"] > 0
+
+
+@pytest.mark.slow
+def test_architecture_side_by_side_extrapolates_and_projects(quick):
+    """The architecture section: both short runs agree (same batch, same computation), the official-style time
+    is extrapolated from its own epochs, and every method has a projection for the three paper sizes."""
+    data, md, _ = quick
+    arch = data["architecture"]
+    rows = {r["method"]: r for r in arch["rows"]}
+    assert set(rows) == {"multi_map", "multi_sub", "multi_dproxy"}
+    for r in rows.values():
+        assert r["nmi_equal_short"], r["method"]
+        short, extrapolated = r["official_short"], r["official_extrapolated"]
+        assert len(short["epochs_s"]) >= 2 and short["setup_s"] >= 0 and short["readout_s"] >= 0
+        assert extrapolated["fit_s"] > 0 and r["speedup"] > 0 and r["ours_full"]["epochs_s"]
+    sub = rows["multi_sub"]["official_extrapolated"]["per_epoch"]
+    assert set(sub) == {"phase1_s", "phase2_first_s", "phase2_s"}
+    tasks = arch["projection"]["tasks"]
+    assert {(t["method"], t["n_images"]) for t in tasks} == {(m, n) for m in rows for n in (105, 8029, 60000)}
+    assert all(t["ours_s"] > 0 and t["ours_gpu_s_estimate"] > 0 and t["official_style_s"] > 0 for t in tasks)
+    growth = {(g["method"], g["n_images"]) for g in arch["growth"]}
+    assert len(growth) == 3 * (1 + len(data["settings"]["arch_n_growth"]))
+    assert "papers' architecture" in md and "Projection to the papers' dataset sizes" in md
 
 
 @pytest.mark.slow
