@@ -198,6 +198,10 @@ def test_multi_map_token_space_keeps_the_official_ratio_of_each_term_to_alignmen
     task, token = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4)
     _, official = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4, proxy_space="official")
     eff, h_tok, h_off = token.info["effective_hparams"], token.history[0], official.history[0]
+    # the recorded initial values are the terms at w_i(0) over all images (the first whole-batch epoch's)
+    for key, value in (("align_token", h_tok["align"]), ("align_official", h_off["align"]),
+                       ("concept_token", h_tok["concept"]), ("concept_official", h_off["concept"])):
+        assert eff[key] == pytest.approx(value, rel=1e-4), key
     ratio_tok = eff["alpha"] * h_tok["concept"] / h_tok["align"]
     ratio_off = 0.3 * h_off["concept"] / h_off["align"]
     assert ratio_tok == pytest.approx(ratio_off, rel=0.10)
@@ -210,6 +214,8 @@ def test_multi_map_token_space_keeps_the_official_ratio_of_each_term_to_alignmen
 
     move_tok = pairwise(task.encoder.token_embeddings(words))
     move_off = pairwise(task.encoder.encode_text(words, normalize=False))
+    assert eff["reference_move_token"] == pytest.approx(move_tok, rel=1e-4)
+    assert eff["reference_move_official"] == pytest.approx(move_off, rel=1e-4)
     ratio_ref_tok = eff["beta"] * move_tok / h_tok["align"]
     ratio_ref_off = 0.4 * move_off / h_off["align"]
     assert ratio_ref_tok == pytest.approx(ratio_ref_off, rel=0.10)
