@@ -21,6 +21,9 @@ methods the k of every ground-truth clustering (``k_views=dataset``: the k of ea
 the dataset's aspect order: structure from the labels, as published). ``k_views=task`` gives ``n_views`` views
 of the named task's k only (no other aspect's count). AutoNR (ClustPy, which finds the k's itself) is not wired
 in: 53 s on the 105 × 6 Fruit features alone (docs/classic_baselines.md).
+
+``order=canonical`` (default) fits the rows sorted by their features (label-free) and maps the views back, so the
+result does not depend on the order the framework chose (ClustPy draws initial centres by row index).
 """
 
 from __future__ import annotations
