@@ -111,7 +111,7 @@ def cluster_label_free(name: str, x: np.ndarray, k: int, seed: int) -> np.ndarra
     dims = max(1, min(d, n - 1, n // 2 if covariance == "tied" else n // (2 * k)))
     z = PCA(n_components=dims, random_state=0).fit_transform(x)
     gmm = GaussianMixture(n_components=k, covariance_type=covariance, reg_covar=1e-4 * float(z.var()),
-                          random_state=seed, max_iter=200)
+                          random_state=seed, max_iter=100)
     return gmm.fit_predict(z)
 
 
