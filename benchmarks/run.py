@@ -36,6 +36,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         help="N of the ViT-B/32 side by side (section architecture; 100 by default, paper N on a GPU)")
     parser.add_argument("--arch-growth", default=None,
                         help="comma list of the further N at which ours is measured for the projection (default 300)")
+    parser.add_argument("--sweep-launchers", default=None,
+                        help="comma list of the sweep section's launchers: serial, parallel (default both)")
+    parser.add_argument("--merge", default=None, metavar="JSON",
+                        help="measure nothing: copy the sections of another benchmarks.json into <out> (each keeps "
+                             "its command, date and load), then re-render")
     parser.add_argument("--render", action="store_true",
                         help="measure nothing: re-derive the projection and the Markdown from <out>/benchmarks.json")
     parser.add_argument("--update", action="store_true",
@@ -45,11 +50,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = sorted(set(chosen) - set(SECTIONS))
     if unknown:
         parser.error(f"unknown section(s) {', '.join(unknown)}; choose from {', '.join(SECTIONS)}")
-    if args.render:
+    if args.merge:
+        merge(Path(args.merge), Path(args.out))
+    if args.render or args.merge:
         return render(Path(args.out))
     settings = sections.Settings.quick_settings(args.device) if args.quick else sections.Settings(device=args.device)
     if args.repeats:
         settings.repeats = args.repeats
+    if args.sweep_launchers:
+        settings.sweep_launchers = tuple(x.strip() for x in args.sweep_launchers.split(",") if x.strip())
     if args.arch_n:
         settings.arch_n = args.arch_n
     if args.arch_growth:
@@ -103,6 +112,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     (folder / "benchmarks.md").write_text(report.markdown(out))
     print(f"[benchmarks] wrote {folder / 'benchmarks.json'} and {folder / 'benchmarks.md'}")
     return out
+
+
+def merge(source: Path, folder: Path) -> None:
+    """Copy every section of ``source`` (another run's benchmarks.json) into ``<folder>/benchmarks.json``, each with
+    its own command, date, wall time and load average (``section_commands`` records where it came from)."""
+    src = json.loads(source.read_text())
+    path = folder / "benchmarks.json"
+    data = json.loads(path.read_text())
+    if src.get("quick") != data.get("quick"):
+        raise SystemExit("--merge mixes a --quick run with a full one")
+    commands = data.setdefault("section_commands", {})
+    for name in SECTIONS:
+        if name not in src:
+            continue
+        data[name] = src[name]
+        data.setdefault("sections_s", {})[name] = src.get("sections_s", {}).get(name)
+        data.setdefault("sections_date", {})[name] = src.get("sections_date", {}).get(name, src["date"])
+        if name in src.get("load_average", {}):
+            data.setdefault("load_average", {})[name] = src["load_average"][name]
+        commands[name] = src["command"]
+        print(f"[benchmarks] merged section {name} from {source} ({src['command']})")
+    order = [k for k in data if k not in SECTIONS] + [k for k in SECTIONS if k in data]
+    path.write_text(json.dumps({k: data[k] for k in order}, indent=1) + "\n")
 
 
 def render(folder: Path) -> dict[str, Any]:

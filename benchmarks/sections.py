@@ -39,6 +39,7 @@ class Settings:
     sweep_seeds: tuple[int, ...] = (0, 1, 2)
     sweep_n_jobs: int = 2
     sweep_extra: tuple[str, ...] = ()
+    sweep_launchers: tuple[str, ...] = ("serial", "parallel")
     scaling_n: tuple[int, ...] = (150, 300, 600, 1200)
     scaling_words: tuple[int, ...] = (4, 8, 16, 32)
     # the side by side on the papers' architecture (benchmarks/architecture.py): encoder overrides, task, N,
@@ -317,8 +318,9 @@ def sweep(s: Settings) -> dict[str, Any]:
                            "methods": list(s.sweep_methods), "datasets": list(s.sweep_datasets),
                            "seeds": list(s.sweep_seeds), "extra_overrides": list(s.sweep_extra), "runs": {}}
     with tempfile.TemporaryDirectory(prefix="mcbench-sweep-") as tmp:
-        for label, extra in (("serial", []),
-                             ("parallel", ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={s.sweep_n_jobs}"])):
+        launchers = {"serial": [],
+                     "parallel": ["hydra/launcher=parallel", f"hydra.launcher.n_jobs={s.sweep_n_jobs}"]}
+        for label, extra in ((k, v) for k, v in launchers.items() if k in s.sweep_launchers):
             results = Path(tmp) / f"{label}.csv"
             cmd = base + extra + [f"results_file={results}", f"hydra.sweep.dir={Path(tmp) / label}"]
             load = load_average()
