@@ -128,7 +128,8 @@ class WandbTracker:
         job_type = self.job_type or ("sanity" if config.get("sanity_check") else
                                      "sweep" if config.get("sweep_id") else "run")
         self._run = wandb.init(
-            project=self.project, entity=self.entity, mode=self.mode, dir=str(self.dir), group=str(group)[:128],
+            # an absolute folder: W&B's service process is shared and keeps the folder it started in
+            project=self.project, entity=self.entity, mode=self.mode, dir=str(self.dir.resolve()), group=str(group)[:128],
             job_type=job_type, name=name, config=config, tags=self.tags + task_tags(config),
             reinit="finish_previous", settings=wandb.Settings(silent=True, console="off", x_disable_stats=True),
         )
@@ -196,7 +197,7 @@ def log_sweep_table(sweep_dir: str | Path, rows: list[dict[str, Any]], failures:
     summary_columns = list(records[0]) if records else ["method"]
     summary = wandb.Table(columns=summary_columns, data=[[r[c] for c in summary_columns] for r in records])
     Path(dir).mkdir(parents=True, exist_ok=True)
-    run = wandb.init(project=project, entity=entity, mode=mode or default_mode(), dir=str(dir),
+    run = wandb.init(project=project, entity=entity, mode=mode or default_mode(), dir=str(Path(dir).resolve()),
                      group=str(sweep_dir)[:128], job_type="sweep-table", name=f"sweep-{Path(sweep_dir).name}",
                      config={"sweep_id": str(sweep_dir), "n_rows": len(rows), "n_failed": len(failures)},
                      tags=["sweep-table"], reinit="finish_previous",
