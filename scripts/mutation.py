@@ -26,6 +26,7 @@ import ast
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -335,6 +336,8 @@ def main() -> None:
     parser.add_argument("--skip-cosmic-ray", action="store_true", help="only the named mutants")
     parser.add_argument("--report-only", action="store_true",
                         help="write the report from the sessions already in --workdir (also of a run under way)")
+    parser.add_argument("--retest-survivors", action="store_true",
+                        help="after a run: copy the current tests into --workdir and rerun only the surviving mutants")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)  # internal: the warm test server
     parser.add_argument("--client", nargs="?", const="", default=None, help=argparse.SUPPRESS)  # internal: one run
     args = parser.parse_args()
@@ -347,14 +350,41 @@ def main() -> None:
         return write_report(args, {"cosmic_ray_runs": [summarize(m, workdir / f"{m}.sqlite")
                                                        for m in args.methods.split(",")
                                                        if (workdir / f"{m}.sqlite").exists()], "named": []})
-    pkg = build_tree(workdir)
+    if args.retest_survivors:
+        shutil.rmtree(workdir / "tests")
+        shutil.copytree(REPO / "tests", workdir / "tests", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        pkg = workdir / "pkg" / "mcbench"
+    else:
+        pkg = build_tree(workdir)
     env = environment(workdir)
     server = start_server(workdir, env)
     try:
-        run_all(args, workdir, pkg, env)
+        (retest_survivors if args.retest_survivors else run_all)(args, workdir, pkg, env)
     finally:
         server.terminate()
         server.wait()
+
+
+def retest_survivors(args: argparse.Namespace, workdir: Path, pkg: Path, env: dict[str, str]) -> None:
+    """Rerun the surviving mutants of the sessions in ``workdir`` against the current tests; the named mutants'
+    verdicts are kept from the previous report in ``--out``."""
+    previous = Path(args.out) / "mutation.json"
+    report = {"cosmic_ray_runs": [], "named": json.loads(previous.read_text())["named"] if previous.exists() else []}
+    for method in args.methods.split(","):
+        session = workdir / f"{method}.sqlite"
+        if not session.exists():
+            continue
+        con = sqlite3.connect(session)
+        with con:
+            con.execute("delete from work_results where test_outcome = 'SURVIVED'")
+        con.close()
+        start = time.perf_counter()
+        cfg = workdir / f"{method}.toml"
+        subprocess.run([PYTHON, "-m", "cosmic_ray.cli", "exec", str(cfg), str(session)], cwd=workdir, env=env,
+                       check=True)
+        report["cosmic_ray_runs"].append(summarize(method, session, round(time.perf_counter() - start, 1)))
+        write_report(args, report)
+    print(markdown({"command": "", "date": "", "cosmic_ray": "", **report}))
 
 
 def run_all(args: argparse.Namespace, workdir: Path, pkg: Path, env: dict[str, str]) -> None:

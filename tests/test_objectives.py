@@ -91,6 +91,22 @@ def test_multi_sub_phase_two_objective_matches_hand_computed_pairs(squared):
         assert e_intra == pytest.approx(2.25) and e_inter == pytest.approx((2.5 - math.sqrt(0.1)) / 4)
 
 
+def test_multi_sub_phase_two_objective_defaults_and_edge_cases():
+    """The paper's λ = 0.5 and the code's margin 1 as defaults; a term without pairs is 0 (never NaN); the
+    distance's gradient stays finite where two rows coincide."""
+    e_intra, e_inter = _pairs_by_hand(V, LABELS, 1.0, True)
+    loss, _, _ = clustering_loss(V, LABELS)
+    assert float(loss) == pytest.approx(0.5 * e_intra + 0.5 * e_inter, rel=1e-5)
+    one_class = clustering_loss(V, torch.zeros(4, dtype=torch.long))
+    assert float(one_class[2]) == 0.0 and float(one_class[1]) > 0
+    singletons = clustering_loss(V, torch.arange(4))
+    assert float(singletons[1]) == 0.0 and float(singletons[2]) > 0
+    v = torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 0.5]], requires_grad=True)  # rows 0 and 1 coincide
+    loss, _, _ = clustering_loss(v, torch.tensor([0, 1, 1]), intra_distance="euclidean")
+    loss.backward()
+    assert torch.isfinite(v.grad).all()
+
+
 def _ms_fit(make_task, **params):
     task, _ = make_task("synth_shapes", "shape", n=40)
     base = {"rounds": 1, "phase1_epochs": 0, "phase2_epochs": 0, "batch_size": 0}
@@ -221,7 +237,7 @@ def test_multi_map_token_space_keeps_the_official_ratio_of_each_term_to_alignmen
     assert ratio_ref_tok == pytest.approx(ratio_ref_off, rel=0.10)
     # without the switch the constraints are ~1000x weaker relative to alignment (issue 18)
     _, raw = _mm_fit(make_task, epochs=1, alpha=0.3, beta=0.4, constraint_scale="none")
-    assert raw.info["effective_hparams"]["alpha"] == 0.3
+    assert raw.info["effective_hparams"]["alpha"] == 0.3 and raw.info["effective_hparams"]["beta"] == 0.4
     assert 0.3 * raw.history[0]["concept"] / raw.history[0]["align"] < ratio_off / 100
 
 
@@ -241,14 +257,16 @@ def test_multi_sub_one_phase_one_step_lowers_the_alignment_loss(make_task):
     result = _ms_fit(make_task, phase1_epochs=2)
     align = [h["align"] for h in result.history if h["phase"] == 1.0]
     assert align[1] < align[0]
+    assert 0.05 < align[0] < 2.0  # mean_i (1 − cos): the images and the initial prompt are far from orthogonal
 
 
 def test_multi_sub_one_phase_two_step_lowers_the_clustering_loss_and_moves_only_f(make_task):
     result = _ms_fit(make_task, phase2_epochs=2, lr_projection_cluster=1e-2)
     cluster = [h for h in result.history if h["phase"] == 2.0]
     assert cluster[1]["cluster"] < cluster[0]["cluster"]
-    for h in cluster:  # the history's total is the λ mix of its own terms
+    for h in cluster:  # the history's total is the λ mix of its own terms, each a mean over pairs
         assert h["cluster"] == pytest.approx(0.5 * h["intra"] + 0.5 * h["inter"], rel=1e-5)
+        assert 0 < h["intra"] <= 8 and 0 <= h["inter"] <= 1  # v = [unit; unit]: ‖v_i − v_j‖² ≤ 8; hinge ≤ m = 1
     assert result.info["projection_change"] > 0
 
 
