@@ -111,11 +111,9 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
     proxies = nn.Parameter(anchors.clone())
     table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
     full = ProxyPrompt(enc, task.prompt, official=c.official_text_encoder, truncate=False)
-    scales = m.constraint_scales(task, full, z)  # full-context prompt passes over all images (no prefix cache)
-    alpha, beta = c.alpha * scales["alpha_scale"], c.beta * scales["beta_scale"]
-    step = m._step_size(task, word_vecs)
-    effective = {"alpha": alpha, "beta": beta, "lr": step, **scales}
-    optimizer = torch.optim.Adagrad([proxies], lr=step, weight_decay=table_decay)
+    effective = m.effective_hparams(task, full, z, word_vecs)  # full-context prompt passes (no prefix cache)
+    alpha, beta = effective["alpha"], effective["beta"]
+    optimizer = torch.optim.Adagrad([proxies], lr=effective["lr"], weight_decay=table_decay)  # dense, every row
     gen = task.generator()
     history = []
     bar = task.progress(c.epochs, "official-style multi_map")

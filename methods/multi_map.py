@@ -226,6 +226,9 @@ class MultiMaP(ProxyMethod):
         effective = self.effective_hparams(task, prompt, z, word_vecs)
         alpha, beta = effective["alpha"], effective["beta"]
         optimizer = torch.optim.Adagrad([proxies], lr=effective["lr"], weight_decay=table_decay)
+        # without decay on the table Adagrad moves only the batch's rows: hand it their gradient alone (sparse rows,
+        # the same step) instead of an N-row one, O(batch) instead of O(N) work per step (benchmarks/README.md)
+        sparse = not table_decay
         gen = task.generator()
         history = []
         bar = task.progress(c.epochs, self.name)
@@ -234,11 +237,12 @@ class MultiMaP(ProxyMethod):
             batches = self._batches(task, gen)
             for idx in batches:
                 idx = idx.to(device)
-                w = proxies[idx]
+                w = F.embedding(idx, proxies, sparse=True) if sparse else proxies[idx]
                 loss, terms = self.batch_objective(x[idx], prompt.encode(w), w, concept, anchors[idx], alpha, beta)
                 optimizer.zero_grad(set_to_none=False)
                 loss.backward()
-                optimizer.step()
+                with torch.sparse.check_sparse_tensor_invariants(enable=False):  # torch's own, valid rows
+                    optimizer.step()
                 for key, value in terms.items():
                     sums[key] += float(value.detach()) / len(batches)
             history.append(sums)
