@@ -156,6 +156,17 @@ def test_multi_dproxy_batch_objective_is_la_plus_alpha_lu_plus_beta_lc():
     assert float(loss) == pytest.approx(float((1 - cosine(F_, X)).mean()) + 0.3 * float(l_u), rel=1e-5)
 
 
+def test_multi_dproxy_contrast_edge_cases():
+    """hard_negatives=0 takes every other-cluster negative; one image alone has no negative (the term is 0)."""
+    assert float(dp.loss_contrast(F_, T, 0.5, "infonce_hard", PSEUDO, 0)) == pytest.approx(
+        _infonce_by_hand(F_, T, 0.5, PSEUDO, 3), rel=1e-5)
+    assert float(dp.loss_contrast(F_[:1], T[:1], 0.5, "infonce_hard", PSEUDO[:1], 0)) == 0.0
+    assert float(dp.loss_contrast(F_[:1], T[:1], 0.5, "note")) == 0.0
+    two = dp.loss_contrast(F_[:2], T[:2], 0.5, "note")  # log Σ_{j≠i} e^{s_ij} with one other image
+    s01, s10 = float(cosine(F_[0:1], T[1:2])) / 0.5, float(cosine(F_[1:2], T[0:1])) / 0.5
+    assert float(two) == pytest.approx((s01 + s10) / 2, rel=1e-5)
+
+
 @pytest.mark.parametrize("epochs", [10, 30])
 def test_multi_dproxy_weight_schedules_match_the_paper(epochs):
     for t in range(epochs):
