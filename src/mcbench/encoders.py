@@ -122,9 +122,20 @@ def _hub_offline(offline: bool) -> Iterator[None]:
     if offline:
         for k in keys:
             os.environ[k] = "1"
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import (open_clip imports it): set its constant too, or a
+    # missing checkpoint is looked up online with retries (~50 s) instead of failing at once
+    try:
+        from huggingface_hub import constants as hub_constants
+    except ImportError:  # no hub library: nothing to switch
+        hub_constants = None
+    old_constant = getattr(hub_constants, "HF_HUB_OFFLINE", None)
+    if offline and hub_constants is not None:
+        hub_constants.HF_HUB_OFFLINE = True
     try:
         yield
     finally:
+        if hub_constants is not None:
+            hub_constants.HF_HUB_OFFLINE = old_constant
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
