@@ -281,6 +281,21 @@ def test_multi_sub_one_phase_two_step_lowers_the_clustering_loss_and_moves_only_
     assert result.info["projection_change"] > 0
 
 
+def test_multi_sub_history_records_the_objective_of_the_state_it_stepped_from(make_task):
+    """With zero learning rates the state never moves, so each phase's recorded loss must equal the objective
+    recomputed here from the returned representation (plain torch, pair by pair for Phase II)."""
+    frozen = {"lr_proxy": 0.0, "lr_projection": 0.0, "lr_projection_cluster": 0.0}
+    one = _ms_fit(make_task, phase1_epochs=1, readout="image", **frozen)
+    x, t = torch.as_tensor(one.representation), torch.as_tensor(one.proxies)
+    assert one.history[0]["align"] == pytest.approx(float((1 - cosine(x, t)).mean()), rel=1e-4)
+    two = _ms_fit(make_task, phase2_epochs=1, **frozen)
+    v, labels = torch.as_tensor(two.representation), torch.as_tensor(two.info["weights"]).argmax(1)
+    intra, inter = _pairs_by_hand(v, labels, 1.0, True)
+    h = two.history[0]
+    assert h["intra"] == pytest.approx(intra, rel=1e-4) and h["inter"] == pytest.approx(inter, rel=1e-4, abs=1e-6)
+    assert h["cluster"] == pytest.approx(0.5 * intra + 0.5 * inter, rel=1e-4)
+
+
 def test_multi_sub_without_phase_two_the_projection_stays(make_task):
     """The control of the test above: no Phase II epoch, no Phase I epoch, no change of f."""
     assert _ms_fit(make_task).info["projection_change"] == 0.0
