@@ -95,4 +95,8 @@ class SweepSummary(Callback):
 
         params = OmegaConf.to_container(logger, resolve=True)
         params.pop("name", None)
-        log_sweep_table(sweep_dir, read_rows(sweep_dir), read_failures(sweep_dir), **params)
+        try:
+            log_sweep_table(sweep_dir, read_rows(sweep_dir), read_failures(sweep_dir), **params)
+        except Exception as exc:  # noqa: BLE001  (logging is optional: the rows and summary.md are written)
+            print(f"[mcbench] warning: the sweep's W&B table was not logged ({type(exc).__name__}: {exc}); "
+                  f"the table is in {Path(sweep_dir) / SUMMARY_MD}")
