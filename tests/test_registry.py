@@ -43,3 +43,10 @@ def test_method_config_typo_names_the_key_and_valid_settings():
 def test_method_config_wrong_type_is_rejected():
     with pytest.raises(ValueError, match=r"method\.epochs='ten'.*expected int"):
         METHODS.get("multi_map").from_params({"epochs": "ten"})
+
+
+def test_unknown_method_names_the_plugin_entry_point_group():
+    with pytest.raises(UnknownNameError, match=r"registers through the 'mcbench\.methods' entry-point group"):
+        METHODS.get("my_own_method")
+    plain: Registry[int] = Registry("thing")
+    assert "entry-point" not in plain.unknown_message("x")
