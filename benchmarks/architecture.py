@@ -164,7 +164,34 @@ def side_by_side(s: Any) -> dict[str, Any]:
             partial.write_text(json.dumps({"key": key, "rows": rows, "growth": growth}))
     return {"encoder": list(s.arch_encoder), "task": [dataset, aspect], "n_images": s.arch_n, "rows": rows,
             "growth": growth, "projection_overrides": PROJECTION,
-            "quadratic": clustering_pairs(s.arch_pairs, rows[0]["device"])}
+            "quadratic": clustering_pairs(s.arch_pairs, rows[0]["device"]),
+            "optimizer_rows": optimizer_rows(s.arch_pairs[-1] * 10, rows[0]["device"])}
+
+
+def optimizer_rows(n: int, device: str = "cpu") -> dict[str, float]:
+    """Seconds per table row of one optimiser step over an N×512 table whose gradient is dense (the rows outside
+    the batch included): the O(N)-per-step work that makes an epoch of small batches grow like N²/batch.
+    ``adagrad_dense``: the official-style Multi-MaP step (index backward, zeroed N-row gradient, Adagrad on every
+    row); ``adam``: Multi-DProxy's latents and the official-style Multi-Sub's p (fused Adam, every row moves)."""
+    from benchmarks.common import timed
+
+    out = {}
+    for name in ("adagrad_dense", "adam"):
+        gen = torch.Generator().manual_seed(0)
+        table = torch.nn.Parameter((torch.randn(n, 512, generator=gen) * 0.02).to(device))
+        opt = (torch.optim.Adagrad([table], lr=0.01) if name == "adagrad_dense"
+               else torch.optim.Adam([table], lr=0.01, fused=torch.device(device).type in ("cpu", "cuda")))
+
+        def step() -> None:
+            idx = torch.randperm(n, generator=gen)[:20].to(device)
+            opt.zero_grad(set_to_none=name == "adam")
+            (table[idx] ** 2).sum().backward()
+            opt.step()
+
+        step()
+        out[name] = median([timed(step, device)[0] for _ in range(5)]) / n
+    out["n"] = n
+    return out
 
 
 def clustering_pairs(sizes: tuple[int, ...], device: str = "cpu") -> dict[str, Any]:

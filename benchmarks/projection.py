@@ -35,6 +35,12 @@ GPU = {"name": "NVIDIA H200 (estimate)", "fp32_flop_s": 25e12, "fp16_flop_s": 25
        "hbm_bytes_s": 4.8e12, "cpu_cores": 16, "memory_gib": 139}
 VIT_B32_IMAGE_FLOPS = 4.4e9  # forward FLOPs of ViT-B/32's image tower per 224-px image (published)
 PAIR_BYTES = 4 * 24  # whole-batch clustering loss: ~24 float32 N×N tensors read or written, forward + backward
+# optimisers that touch every row of an N-row table at every step (ours, official-style) and the epochs where
+# they do (Multi-Sub: Phase I, where p is trained); Multi-MaP's own Adagrad gets the batch's rows only
+TABLE_OPTIMIZER = {"multi_map": (None, "adagrad_dense"), "multi_sub": ("adam", "adam"),
+                   "multi_dproxy": ("adam", "adam")}
+OPTIMIZER_PHASES = ("epoch", "phase1")
+ROW_BYTES = 8 * 4 * 512  # one optimiser step over a 512-wide row: ~8 float32 reads and writes per element
 
 
 def paper_config(method: str, task: str) -> dict[str, Any]:
@@ -91,8 +97,12 @@ def _steps(n: int, batch: int) -> int:
     return math.ceil(n / (batch or n))
 
 
-def cpu_model(method: str, growth: list[dict[str, Any]], quadratic: dict[str, Any]) -> dict[str, Any]:
-    """Lines in N for every part of ours on this CPU (seconds)."""
+def cpu_model(method: str, growth: list[dict[str, Any]], quadratic: dict[str, Any],
+              rows: dict[str, float] | None = None) -> dict[str, Any]:
+    """Lines in N for every part of ours on this CPU (seconds), plus the N² terms kept apart: the whole-batch
+    clustering loss's pairs and the optimiser's every-row work per step (``rows``: seconds per row-step)."""
+    optimizer = TABLE_OPTIMIZER[method][0]
+    c = (rows or {}).get(optimizer, 0.0) if optimizer else 0.0
     start = _line([(g["n_images"], g["setup_s"]) for g in growth])
     readout = _line([(g["n_images"], max(g["readout_s"] - g["protocol_s"], 0.0)) for g in growth])
     protocol = _line([(g["n_images"] * g["k"], g["protocol_s"]) for g in growth])  # k-means: ∝ N·k
@@ -102,9 +112,12 @@ def cpu_model(method: str, growth: list[dict[str, Any]], quadratic: dict[str, An
         for phase, values in _phases(method, g["config"], g["epochs_s"]).items():
             per_phase.setdefault(phase, [])  # type: ignore[arg-type]
             sub = q * g["n_images"] ** 2 if phase == "phase2" else 0.0
+            if phase in OPTIMIZER_PHASES:
+                sub += c * g["n_images"] * _steps(g["n_images"], g["config"].get("batch_size", 0))
             per_phase[phase].append((g["n_images"], max(_median(values) - sub, 0.0)))  # type: ignore[union-attr]
     lines = {phase: _line(points) for phase, points in per_phase.items()}  # type: ignore[arg-type]
-    return {"start": start, "readout": readout, "protocol_per_nk": protocol, "epoch": lines, "pair_s": q}
+    return {"start": start, "readout": readout, "protocol_per_nk": protocol, "epoch": lines, "pair_s": q,
+            "row_step_s": c}
 
 
 def gpu_model(method: str, growth: list[dict[str, Any]]) -> dict[str, Any]:
@@ -141,24 +154,32 @@ def predict(method: str, n: int, k: int, config: dict[str, Any], cpu: dict[str, 
         gpu_s += _at(gpu["flops"][part], n) / GPU["fp32_flop_s"] + _at(gpu["ops"][part], n) * GPU["op_s"]
     for phase, count in epochs.items():
         quad = pairs if phase == "phase2" else 0
-        cpu_s += count * (_at(cpu["epoch"][phase], n) + cpu["pair_s"] * quad)
+        row_steps = n * _steps(n, batch) if phase in OPTIMIZER_PHASES and TABLE_OPTIMIZER[method][0] else 0
+        cpu_s += count * (_at(cpu["epoch"][phase], n) + cpu["pair_s"] * quad + cpu["row_step_s"] * row_steps)
         flops = _at(gpu["flops"][phase], n) + 6 * 1024 * quad
         gpu_s += count * (flops / GPU["fp32_flop_s"] + _at(gpu["ops"][phase], _steps(n, batch)) * GPU["op_s"]
-                          + PAIR_BYTES * quad / GPU["hbm_bytes_s"])
+                          + (PAIR_BYTES * quad + ROW_BYTES * row_steps) / GPU["hbm_bytes_s"])
     per_image = row["extraction_s"] / n0
     image_gpu = n * VIT_B32_IMAGE_FLOPS / GPU["fp16_flop_s"] + n * row["preprocess_s"] / n0 / GPU["cpu_cores"]
     off = row["official_short"]
     scale = n / n0
     o_epochs = row["official_extrapolated"]["per_epoch"]
+    c = row.get("optimizer_rows", {}).get(TABLE_OPTIMIZER[method][1], 0.0)
+    b_off = row["official_batch"]
+
+    def grown(seconds: float) -> float:
+        """An official-style epoch with a table optimiser: per-image work × N/N₀, every-row work per step at N."""
+        return (seconds - c * n0 * _steps(n0, b_off)) * scale + c * n * _steps(n, b_off)
+
     if method == "multi_sub":
-        per_round = (config["phase1_epochs"] * o_epochs["phase1_s"] + o_epochs["phase2_first_s"]
-                     + (config["phase2_epochs"] - 1) * o_epochs["phase2_s"])
+        per_round = (config["phase1_epochs"] * grown(o_epochs["phase1_s"]) + o_epochs["phase2_first_s"] * scale
+                     + (config["phase2_epochs"] - 1) * o_epochs["phase2_s"] * scale)
         body = config["rounds"] * per_round
     else:
-        body = config["epochs"] * o_epochs["epoch_s"]
+        body = config["epochs"] * grown(o_epochs["epoch_s"])
         if method == "multi_map":
-            body += config["epochs"] // 10 * row["official_unused_pass_s"]
-    official = (off["setup_s"] + body + off["readout_s"]) * scale
+            body += config["epochs"] // 10 * row["official_unused_pass_s"] * scale
+    official = (off["setup_s"] + off["readout_s"]) * scale + body
     out = {"ours_s": round(cpu_s, 1), "ours_gpu_s_estimate": round(gpu_s, 1),
            "image_tower_s": round(n * per_image, 1), "image_tower_gpu_s_estimate": round(image_gpu, 1),
            "official_style_s": round(official, 1), "speedup": round(official / cpu_s, 1)}
@@ -174,8 +195,11 @@ def project(arch: dict[str, Any]) -> dict[str, Any]:
                            "image_flops": VIT_B32_IMAGE_FLOPS, "tasks": [], "models": {}}
     for method, row in rows.items():
         growth = [g for g in arch["growth"] if g["method"] == method]
-        row = {**row, "pair_bytes": arch.get("quadratic", {}).get("bytes_per_pair", 0)}
-        cpu, gpu = cpu_model(method, growth, arch.get("quadratic", {})), gpu_model(method, growth)
+        optimizer_rows = arch.get("optimizer_rows", {})
+        row = {**row, "pair_bytes": arch.get("quadratic", {}).get("bytes_per_pair", 0),
+               "optimizer_rows": optimizer_rows}
+        cpu = cpu_model(method, growth, arch.get("quadratic", {}), optimizer_rows)
+        gpu = gpu_model(method, growth)
         out["models"][method] = {"cpu": cpu, "gpu": gpu}
         for name, task, n, k in PAPER_TASKS:
             config = paper_config(method, task)

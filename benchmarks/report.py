@@ -136,7 +136,7 @@ def markdown(data: dict[str, Any]) -> str:
         out.append(_table(["run", "launcher", "wall (s)", "wall (min)", "CPU time used (s)", "tasks ok",
                            "sum of fit (s)", "exit", "load before / after"], rows))
         out.append("\n*CPU time used*: user + system seconds of the sweep's processes (robust to other jobs on a "
-                   "shared machine; on a quiet machine with c cores the wall time lies between it / c and it).\n")
+                   "shared machine; on a quiet machine with c cores the wall time is roughly between it / c and it).\n")
         first = next(iter(s["runs"].values()), None)
         if first:
             out.append(f"\nCommand (serial): `{first['command']}`\n")
