@@ -88,14 +88,24 @@ def test_cache_dir_defaults_to_env(tmp_path, monkeypatch):
     assert ds.info["cache_file"].startswith(str(tmp_path / "synthetic"))
 
 
-@pytest.mark.parametrize("difficulty", ["medium", "hard"])
-def test_harder_levels_are_deterministic_and_share_labels(difficulty):
-    easy_pixels, easy_labels, _ = synthetic.generate("cards", 26, seed=0)
-    pixels, labels, _ = synthetic.generate("cards", 26, seed=0, difficulty=difficulty)
-    again, _, _ = synthetic.generate("cards", 26, seed=0, difficulty=difficulty)
+def test_the_levels():
+    assert synthetic.DIFFICULTIES == ("easy", "medium", "hard", "noisy_medium", "noisy_hard")
+
+
+@pytest.mark.parametrize("family", synthetic.FAMILIES)
+@pytest.mark.parametrize("difficulty", ["medium", "hard", "noisy_medium", "noisy_hard"])
+def test_harder_levels_are_deterministic_and_share_labels(family, difficulty):
+    easy_pixels, easy_labels, _ = synthetic.generate(family, 13, seed=0)
+    pixels, labels, _ = synthetic.generate(family, 13, seed=0, difficulty=difficulty)
+    again, _, _ = synthetic.generate(family, 13, seed=0, difficulty=difficulty)
     np.testing.assert_array_equal(pixels, again)
     assert not np.array_equal(pixels, easy_pixels)
     assert all(np.array_equal(labels[k], easy_labels[k]) for k in labels)
+
+
+def test_a_level_is_a_dataset_setting(tmp_path):
+    ds = build_dataset("synth_fruit", n=8, seed=1, difficulty="noisy_hard", cache_dir=str(tmp_path))
+    assert ds.info["difficulty"] == "noisy_hard" and ds.pixels.shape == (8, 64, 64, 3)
 
 
 def test_bad_arguments_raise(tmp_path):

@@ -1,10 +1,18 @@
 """Synthetic multi-view image datasets drawn with numpy/PIL: ``synth_shapes``, ``synth_cards``, ``synth_fruit``.
 
 Every image shows one object whose factors (the aspects) are sampled independently and balanced; nuisance
-variation (position, rotation, scale, background texture, pixel noise, and for harder ``difficulty`` levels
-distractor objects, hue shifts toward a neighbouring class, fading, occlusion, blur, low contrast, clutter)
-keeps clustering from being trivial. The levels are calibrated per family against the shipped tiny CLIP
-(docs/difficulty.md). Generation is deterministic from ``seed``; datasets are cached on disk.
+variation (position, rotation, scale, background texture, pixel noise) keeps clustering from being trivial.
+The ``difficulty`` levels (docs/difficulty.md), calibrated per family against the shipped tiny CLIP:
+
+* ``easy`` — the images the tiny CLIP was trained on (never change);
+* ``medium``, ``hard`` — alignment-hard: beside the true object stand "echoes" of the NEXT class of each aspect
+  (fixed ring order) at a level-specific relative scale, so the classes stay apart in image space while the
+  class names point elsewhere (a linear probe on the image embeddings stays >= 0.95, zero-shot drops);
+* ``noisy_medium``, ``noisy_hard`` — the earlier noise-based levels (distractors, hue shifts toward a
+  neighbouring class, fading, occlusion, blur, low contrast, clutter), which erase the aspect from the images
+  as much as they confuse CLIP: the low-ceiling regime.
+
+Generation is deterministic from ``seed``; datasets are cached on disk.
 """
 
 from __future__ import annotations
@@ -29,7 +37,7 @@ from mcbench.data.base import DATASETS, Aspect, MultiViewDataset
 #: Bump when the drawings change: it is part of the cache key.
 GENERATOR_VERSION = 2
 FAMILIES = ("shapes", "cards", "fruit")
-DIFFICULTIES = ("easy", "medium", "hard")
+DIFFICULTIES = ("easy", "medium", "hard", "noisy_medium", "noisy_hard")
 
 _CANVAS = 128  # objects are drawn on a square RGBA canvas of this side, then rotated and resized
 RGB = tuple[int, int, int]
@@ -54,6 +62,19 @@ class _Nuisance:
 
 
 @dataclass(frozen=True)
+class _Echo:
+    """An alignment-hard level: echoes of the NEXT class (fixed ring order) drawn beside the true object.
+
+    ``scales`` holds (aspect, a, b): per image, the echo of that aspect is drawn at t ~ U(a, b) times the true
+    object's size (t > 1: the echo is the larger). The rule is the same for every class, so class c always
+    comes with echoes of class c + 1: the classes stay apart in the images (a linear probe on the embeddings
+    separates them) while zero-shot CLIP, reading the most prominent cue, is pulled toward the next class.
+    """
+
+    scales: tuple[tuple[str, float, float], ...]
+
+
+@dataclass(frozen=True)
 class _Family:
     """One generator: its aspects and how to draw an object from its factor labels."""
 
@@ -63,6 +84,11 @@ class _Family:
     colour: Callable[[dict[str, int]], int]  # palette index of an object
     extent: Callable[[dict[str, int]], float]  # canvas side as a fraction of the image side
     draw: Callable[[ImageDraw.ImageDraw, dict[str, int], RGB, np.random.Generator], None]
+    # the echo levels: the square RGBA group (object and echoes, any side; the true object drawn on the usual
+    # canvas side) from the labels, (own colour, next class's colour), echo scales and the random stream
+    echoed: Callable[[dict[str, int], tuple[RGB, RGB], dict[str, float], np.random.Generator], Image.Image]
+    echo_rotation: float  # max rotation of the whole group, degrees
+    echo_extent: Callable[[dict[str, int]], float]  # the true object's canvas side / image side in a group
 
 
 # ----------------------------------------------------------------------------------------------- shapes
@@ -101,6 +127,47 @@ def _draw_shape(d: ImageDraw.ImageDraw, lab: dict[str, int], rgb: RGB, rng: np.r
     d.polygon(points, fill=rgb, outline=line, width=4)
 
 
+def _canvas() -> Image.Image:
+    return Image.new("RGBA", (_CANVAS, _CANVAS), (0, 0, 0, 0))
+
+
+def _row(left: tuple[Image.Image, float] | None, own: Image.Image,
+         right: tuple[Image.Image, float] | None) -> Image.Image:
+    """A square group with ``own`` at the centre and echoes (canvas, scale) centred one cell to its left/right.
+
+    Cells are 1.05 canvas sides apart whatever the scales, so a large echo reaches toward (and behind) the
+    object; the object is pasted last, on top. The group is centred on the object.
+    """
+    cell = int(round(1.05 * _CANVAS))
+    big = max([1.0] + [e[1] for e in (left, right) if e is not None])
+    side = 2 * cell + int(math.ceil(big * _CANVAS)) + 4
+    out = Image.new("RGBA", (side, side), (0, 0, 0, 0))
+    centre = side // 2
+    for echo, dx in ((left, -cell), (right, cell)):
+        if echo is not None:
+            canvas, scale = echo
+            s = max(4, int(round(_CANVAS * scale)))
+            out.alpha_composite(canvas.resize((s, s), Image.LANCZOS), (centre + dx - s // 2, centre - s // 2))
+    out.alpha_composite(own, (centre - _CANVAS // 2, centre - _CANVAS // 2))
+    return out
+
+
+def _shapes_echoed(lab: dict[str, int], colours: tuple[RGB, RGB], t: dict[str, float],
+                   rng: np.random.Generator) -> Image.Image:
+    """The object at the centre; right: the NEXT shape in the object's colour (``shape`` echo); left: the
+    object's shape in the NEXT colour (``color`` echo). Each piece turns on its own (shapes' full 180 degrees)."""
+
+    def piece(labels: dict[str, int], rgb: RGB) -> Image.Image:
+        canvas = _canvas()
+        _draw_shape(ImageDraw.Draw(canvas), labels, rgb, rng)
+        return canvas.rotate(rng.uniform(-180, 180), resample=Image.BICUBIC)
+
+    own = piece(lab, colours[0])
+    right = (piece(dict(lab, shape=(lab["shape"] + 1) % 4), colours[0]), t["shape"]) if "shape" in t else None
+    left = (piece(lab, colours[1]), t["color"]) if "color" in t else None
+    return _row(left, own, right)
+
+
 _SHAPES = _Family(
     aspects={
         "color": Aspect(
@@ -124,6 +191,9 @@ _SHAPES = _Family(
     colour=lambda lab: lab["color"],
     extent=lambda lab: (0.34, 0.68)[lab["size"]],
     draw=_draw_shape,
+    echoed=_shapes_echoed,
+    echo_rotation=0.0,  # the pieces turn one by one; the row stays level
+    echo_extent=lambda lab: (0.34, 0.68)[lab["size"]],  # the object keeps its size; large groups are cropped
 )
 
 # ------------------------------------------------------------------------------------------------ cards
@@ -170,6 +240,34 @@ def _draw_card(d: ImageDraw.ImageDraw, lab: dict[str, int], rgb: RGB, rng: np.ra
     _draw_suit(d, _SUITS[lab["suits"]], 64, 88, 22, rgb)
 
 
+_CARD_INK = ((200, 20, 30), (20, 20, 20))  # the palette: hearts and diamonds red, clubs and spades black
+
+
+def _cards_echoed(lab: dict[str, int], colours: tuple[RGB, RGB], t: dict[str, float],
+                  rng: np.random.Generator) -> Image.Image:
+    """A wider card: the true rank and suit on the left; on the right the NEXT rank (``number`` echo) and the
+    NEXT suit (``suits`` echo, in that suit's ink), each at its own scale."""
+    canvas = _canvas()
+    d = ImageDraw.Draw(canvas)
+    face = tuple(int(v) for v in rng.integers(225, 256, size=3))
+    d.rounded_rectangle((6, 12, 122, 116), radius=8, fill=face, outline=(90, 90, 90), width=2)
+    rank, suit = lab["number"], lab["suits"]
+    echo_ink = _jitter_like(_CARD_INK[0 if (suit + 1) % 4 < 2 else 1], _CARD_INK[0 if suit < 2 else 1], colours[0])
+    sides = ((36, rank, suit, 1.0, 1.0, colours[0]),
+             (92, (rank + 1) % 13, (suit + 1) % 4, t.get("number", 1.0), t.get("suits", 1.0), echo_ink))
+    for x, r, s, rank_scale, suit_scale, ink in sides:
+        glyph = _RANK_GLYPHS[r]
+        d.text((x, 40), glyph, fill=ink, font=_font(int(round((46 if len(glyph) == 1 else 40) * rank_scale))),
+               anchor="mm")
+        _draw_suit(d, _SUITS[s], x, 88, 18 * suit_scale, ink)
+    return canvas
+
+
+def _jitter_like(target: RGB, base: RGB, jittered: RGB) -> RGB:
+    """``target`` with the per-image brightness/tint offset that turned ``base`` into ``jittered``."""
+    return tuple(int(np.clip(v + (j - b), 0, 255)) for v, b, j in zip(target, base, jittered))  # type: ignore
+
+
 _CARDS = _Family(
     aspects={
         "number": Aspect(
@@ -193,6 +291,9 @@ _CARDS = _Family(
     colour=lambda lab: 0 if lab["suits"] < 2 else 1,
     extent=lambda lab: 0.8,
     draw=_draw_card,
+    echoed=_cards_echoed,
+    echo_rotation=15.0,
+    echo_extent=lambda lab: 1.0,  # the wider card fills the image (its glyphs stay legible)
 )
 
 # ------------------------------------------------------------------------------------------------ fruit
@@ -232,6 +333,24 @@ def _draw_fruit(d: ImageDraw.ImageDraw, lab: dict[str, int], rgb: RGB, rng: np.r
             d.ellipse((x - 4, y - 4, x + 4, y + 4), fill=stem)
 
 
+def _fruit_echoed(lab: dict[str, int], colours: tuple[RGB, RGB], t: dict[str, float],
+                  rng: np.random.Generator) -> Image.Image:
+    """The fruit with, beside it on the right, the NEXT species in the NEXT colour (the ``species`` echo: one
+    object of the next class in both aspects, so the colour is pulled along with the species)."""
+    own = _canvas()
+    _draw_fruit(ImageDraw.Draw(own), lab, colours[0], rng)
+    echo = _canvas()
+    _draw_fruit(ImageDraw.Draw(echo), dict(lab, species=(lab["species"] + 1) % 4), colours[1], rng)
+    scale = t["species"]
+    side = max(4, int(round(_CANVAS * scale)))
+    width = int(round(_CANVAS / 2 + 0.9 * (_CANVAS + side) / 2 + side / 2))
+    out = Image.new("RGBA", (max(width, side, _CANVAS),) * 2, (0, 0, 0, 0))
+    left, mid = (out.size[0] - width) // 2, out.size[1] // 2
+    out.alpha_composite(echo.resize((side, side), Image.LANCZOS), (left + width - side, mid - side // 2))
+    out.alpha_composite(own, (left, mid - _CANVAS // 2))
+    return out
+
+
 _FRUIT_COLOURS = ("red", "yellow", "green", "purple")
 _FRUIT = _Family(
     aspects={
@@ -254,19 +373,23 @@ _FRUIT = _Family(
     colour=lambda lab: lab["color"],
     extent=lambda lab: 0.7,
     draw=_draw_fruit,
+    echoed=_fruit_echoed,
+    echo_rotation=30.0,
+    echo_extent=lambda lab: 0.5,  # the pair fits the image
 )
 
 _FAMILY = {"shapes": _SHAPES, "cards": _CARDS, "fruit": _FRUIT}
 
 # ------------------------------------------------------------------------------------------ difficulty
 
-#: Per level and family, calibrated so that zero-shot CLIP with the true class names (``zeroshot_label``,
-#: the shipped tiny CLIP) scores >= 95 % on every aspect at "easy", about 60-85 % at "medium" and about
-#: 30-60 % at "hard" (docs/difficulty.md; measure with ``python -m mcbench.data.calibrate``).
+#: The noise-based levels, per family: calibrated (when they were called medium and hard) so that zero-shot
+#: CLIP with the true class names (``zeroshot_label``, the shipped tiny CLIP) scores about 60-85 % and 30-60 %;
+#: they also erase the aspect from the images (a linear probe on the embeddings stays far below 0.95).
 _EASY = _Nuisance()
+_MILD = _Nuisance()  # the echo levels: easy's mild nuisance (pose, scale jitter, pixel noise)
 _NUISANCE: dict[str, dict[str, _Nuisance]] = {
     "easy": {f: _EASY for f in FAMILIES},
-    "medium": {
+    "noisy_medium": {
         # colour: hue shift + fading; shape: one distractor, a rare occluder; size: apparent size varies
         "shapes": _Nuisance(1.5, (0.65, 1.3), 6.0, 0.45, (0, 1), occlusion=0.05, blur=0.3, contrast=0.8),
         # suits: red ink shifted and faded toward black (the red/black cue weakens); number: light blur
@@ -275,7 +398,7 @@ _NUISANCE: dict[str, dict[str, _Nuisance]] = {
         "fruit": _Nuisance(1.5, (0.8, 1.1), 6.0, 0.45, (0, 1), occlusion=0.15, blur=0.5, contrast=0.8, clutter=1,
                            desaturate=0.3),
     },
-    "hard": {
+    "noisy_hard": {
         "shapes": _Nuisance(2.0, (0.55, 1.35), 8.0, 0.5, (1, 2), (0.55, 0.8), occlusion=0.08, blur=0.4,
                             contrast=0.7, desaturate=0.5),
         "cards": _Nuisance(2.0, (0.75, 1.0), 8.0, 0.9, (1, 1), occlusion=0.4, blur=0.3, contrast=0.65, clutter=3,
@@ -283,10 +406,31 @@ _NUISANCE: dict[str, dict[str, _Nuisance]] = {
         "fruit": _Nuisance(2.0, (0.75, 1.1), 8.0, 0.5, (1, 2), occlusion=0.25, blur=0.5, contrast=0.6, clutter=2,
                            desaturate=0.6),
     },
+    "medium": {f: _MILD for f in FAMILIES},
+    "hard": {f: _MILD for f in FAMILIES},
 }
-#: Bump when the rendering of the medium/hard nuisance changes. It and the level's settings are part of the
-#: medium/hard cache key, so stale cached arrays are never read; "easy" images and their key never change.
-NUISANCE_VERSION = 1
+#: The echo levels' relative echo scales, calibrated on development generator seeds so that ``zeroshot_label``
+#: lands in 60-85 % (medium) and 30-60 % (hard) on every aspect while a linear probe on the frozen image
+#: embeddings stays >= 0.95 (docs/difficulty.md; ``python -m mcbench.data.calibrate``).
+_ECHO: dict[str, dict[str, _Echo]] = {
+    "medium": {
+        "shapes": _Echo((("color", 1.0, 1.2), ("shape", 0.3, 0.5))),
+        "cards": _Echo((("number", 0.5, 0.8), ("suits", 0.5, 0.8))),
+        "fruit": _Echo((("species", 0.55, 0.95),)),
+    },
+    "hard": {
+        "shapes": _Echo((("color", 1.6, 1.8), ("shape", 0.75, 0.95))),
+        "cards": _Echo((("number", 0.8, 1.05), ("suits", 0.9, 1.2))),
+        "fruit": _Echo((("species", 0.9, 1.4),)),
+    },
+}
+#: Image i of a level is drawn from the random stream (seed, family, stream, i). The noisy levels keep the
+#: streams 1 and 2 they had when they were called medium and hard, so their images are unchanged.
+_STREAM = {"easy": 0, "noisy_medium": 1, "noisy_hard": 2, "medium": 3, "hard": 4}
+#: Bump when the rendering of a level other than "easy" changes. It and the level's settings are part of the
+#: cache key of those levels, so stale cached arrays are never read; "easy" images and their key never change.
+#: 2: medium/hard became the echo levels, the noise-based ones were renamed noisy_medium/noisy_hard.
+NUISANCE_VERSION = 2
 
 # ------------------------------------------------------------------------------------------- rendering
 
@@ -327,9 +471,13 @@ def _paste(img: Image.Image, fam: _Family, lab: dict[str, int], scale: float, nu
     """Draw one object, rotate, scale and paste it at a random place; return its box (x0, y0, x1, y1)."""
     canvas = Image.new("RGBA", (_CANVAS, _CANVAS), (0, 0, 0, 0))
     fam.draw(ImageDraw.Draw(canvas), lab, _object_colour(fam, lab, nu, rng), rng)
+    side = max(4, int(round(fam.extent(lab) * scale * img.size[0])))
+    return _place(img, canvas, side, min(180.0, fam.rotation * nu.rotation), rng)
+
+
+def _place(img: Image.Image, canvas: Image.Image, side: int, max_rot: float, rng) -> tuple:
+    """Resize a square canvas to ``side``, rotate it and paste it at a random place; return its box."""
     size = img.size[0]
-    side = max(4, int(round(fam.extent(lab) * scale * size)))
-    max_rot = min(180.0, fam.rotation * nu.rotation)
     canvas = canvas.resize((side, side), Image.LANCZOS)  # shrink first: rotating the small image is cheap
     canvas = canvas.rotate(rng.uniform(-max_rot, max_rot), resample=Image.BICUBIC, expand=True)
     side = canvas.size[0]
@@ -379,6 +527,22 @@ def _render(fam: _Family, lab: dict[str, int], size: int, nu: _Nuisance, rng: np
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
+def _render_echoed(fam: _Family, lab: dict[str, int], size: int, nu: _Nuisance, echo: _Echo,
+                   rng: np.random.Generator) -> np.ndarray:
+    """An echo level's image: the object and its echoes (``_Echo``) as one group, with mild nuisance."""
+    t = {aspect: float(rng.uniform(a, b)) for aspect, a, b in echo.scales}
+    img = Image.fromarray(np.clip(_background(rng, size), 0, 255).astype(np.uint8))
+    i = fam.colour(lab)
+    brightness, tint = rng.uniform(0.85, 1.1), rng.uniform(-15, 15, size=3)
+    own, nxt = (tuple(int(v) for v in np.clip(np.array(fam.palette[j % len(fam.palette)]) * brightness + tint, 0, 255))
+                for j in (i, i + 1))
+    group = fam.echoed(lab, (own, nxt), t, rng)
+    side = max(4, int(round(fam.echo_extent(lab) * group.size[0] / _CANVAS * rng.uniform(*nu.scale) * size)))
+    _place(img, group, side, fam.echo_rotation, rng)
+    out = np.asarray(img, dtype=np.float32) + nu.noise * rng.standard_normal((size, size, 3), dtype=np.float32)
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
 def _check(family: str, n: int, image_size: int, difficulty: str) -> None:
     if family not in _FAMILY:
         raise ValueError(f"Unknown synthetic family '{family}'. Valid families: {', '.join(FAMILIES)}")
@@ -400,17 +564,21 @@ def generate(
     """Draw ``n`` images of a family: (pixels N×H×W×3 uint8, factor labels per aspect, aspects).
 
     Labels depend only on (family, n, seed), so the difficulty levels of one seed share their labels.
-    Image i is drawn from its own random stream, keyed by (seed, family, difficulty, i).
+    Image i is drawn from its own random stream, keyed by (seed, family, level stream, i).
     """
     _check(family, n, image_size, difficulty)
     fam, nu, code = _FAMILY[family], _NUISANCE[difficulty][family], zlib.crc32(family.encode())
+    echo = _ECHO[difficulty][family] if difficulty in _ECHO else None
     label_rng = np.random.default_rng([seed, code])
     labels = {a: label_rng.permutation(np.resize(np.arange(asp.k), n)) for a, asp in fam.aspects.items()}
     pixels = np.empty((n, image_size, image_size, 3), dtype=np.uint8)
-    level = DIFFICULTIES.index(difficulty)
     for i in range(n):
-        rng = np.random.default_rng([seed, code, level, i])
-        pixels[i] = _render(fam, {a: int(y[i]) for a, y in labels.items()}, image_size, nu, rng)
+        rng = np.random.default_rng([seed, code, _STREAM[difficulty], i])
+        lab = {a: int(y[i]) for a, y in labels.items()}
+        if echo is None:
+            pixels[i] = _render(fam, lab, image_size, nu, rng)
+        else:
+            pixels[i] = _render_echoed(fam, lab, image_size, nu, echo, rng)
     return pixels, labels, family_aspects(family)
 
 
@@ -430,6 +598,8 @@ def cache_path(
               "version": GENERATOR_VERSION}  # fmt: skip
     if difficulty != "easy":
         fields["nuisance"] = [NUISANCE_VERSION, asdict(_NUISANCE[difficulty][family])]
+        if difficulty in _ECHO:
+            fields["echo"] = asdict(_ECHO[difficulty][family])
     key = json.dumps(fields, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(cache_dir or default_cache_dir()) / "synthetic" / f"{family}-{digest}.npz"
