@@ -26,9 +26,14 @@ Steps (each line names the equation it implements; the numbers are those of docs
       fixed-point rounds (``laplacian_rounds``) as in TransCLIP's z-update                    → ``e_step``
 * (7) ``iterations`` rounds of (5)–(6) starting from z = P₀; each image takes argmax_c z_ic; the cluster c is
       the kept word c (named by it).
+* (8) ``restarts`` more EM runs, each from a seeded k-means++ partition of the features (canonical row order,
+      each cluster matched one-to-one to the kept word of highest total log P₀ over its images); the run with
+      the highest objective F = Σ_ic z_ic (log P₀_ic + γ ℓ_ic − log z_ic) − (γn/2) log det Σ (+ the graph term)
+      is the result — EM's own objective, no labels (several EM starts, best likelihood: standard practice for
+      mixtures, e.g. scikit-learn's ``GaussianMixture(n_init=...)``)                           → ``free_energy``
 
-Every step is deterministic and row-wise or a sum over rows, so permuting the input images permutes the
-output partition (no seed, no order dependence). The result is a direct assignment, like ``zeroshot_gpt``:
+Every step is row-wise or a sum over rows, and the k-means++ starts see the rows in a canonical order, so
+permuting the input images permutes the output partition; the starts are seeded from the task seed. The result is a direct assignment, like ``zeroshot_gpt``:
 the declared representation is the posterior matrix z (n × k).
 
 Where TransCLIP's released code differs from the paper it is noted in docs/transductive_lda.md; here the
@@ -59,12 +64,13 @@ class TransductiveLDAConfig:
     sinkhorn_rounds: int = 3        # rounds of Eq. (3) when balance is on
     space: str = "word_span"        # word_span: coordinates in the span of the word embeddings | image: x_i itself
     span_words: str = "all"         # which words span the space (space=word_span): all m reference words | kept
-    gamma: float = 1.0              # γ: weight of the Gaussian log-likelihood against log P₀ (Eq. 6)
+    gamma: float = 10.0             # γ: weight of the Gaussian log-likelihood against log P₀ (Eq. 6)
     shrinkage: float = 0.2          # s of Eq. (5): Σ ← (1−s)Σ + s·(tr Σ/p)·I
     iterations: int = 10            # EM rounds of Eqs. (5)-(6)
     laplacian_weight: float = 0.0   # η of Eq. (6): TransCLIP's kNN-Laplacian term; 0 turns it off
     n_neighbors: int = 3            # kNN graph of the Laplacian term (TransCLIP: 3)
     laplacian_rounds: int = 5       # fixed-point rounds of the z-update when η > 0 (TransCLIP: 5)
+    restarts: int = 10              # extra EM starts from seeded k-means++ partitions (Eq. 8); 0: the zero-shot start only
 
 
 def zero_shot(x: torch.Tensor, text: torch.Tensor, tau: float) -> torch.Tensor:
@@ -148,6 +154,39 @@ def e_step(log_prior: torch.Tensor, loglik: torch.Tensor, gamma: float, z: torch
     return z
 
 
+def free_energy(log_prior: torch.Tensor, loglik: torch.Tensor, cov: torch.Tensor, z: torch.Tensor, gamma: float,
+                affinity: torch.Tensor | None, eta: float) -> float:
+    """Eq. (8): the objective EM ascends, F = Σ_ic z_ic (log P₀_ic + γ ℓ_ic − log z_ic) − (γ n / 2) log det Σ
+    + (η / 2) Σ_c z_cᵀ (W + Wᵀ) z_c; at the E-step's z (η = 0) it is Σ_i log Σ_c P₀_ic exp(γ ℓ_ic) − (γ n/2) log det Σ,
+    the (tempered) log-likelihood of the model whose class prior for image i is P₀_i. Used only to choose among
+    starts (label-free)."""
+    n = z.shape[0]
+    value = (z * (log_prior + gamma * loglik)).sum() - torch.special.xlogy(z, z).sum()
+    value = value - 0.5 * gamma * n * torch.logdet(cov)
+    if affinity is not None and eta > 0:
+        value = value + 0.5 * eta * (z * (affinity @ z)).sum()
+    return float(value)
+
+
+def kmeans_start(f: torch.Tensor, log_prior: torch.Tensor, seed: int) -> torch.Tensor:
+    """A one-hot start for Eq. (8): seeded k-means++ on the features in a canonical row order (sorted by their
+    values, so the start depends on the images, never on their task order), each cluster given the kept word of
+    highest total log prior over its images (a one-to-one matching, Hungarian)."""
+    from scipy.optimize import linear_sum_assignment
+    from sklearn.cluster import KMeans
+
+    values = f.numpy()
+    canonical = np.lexsort(np.round(values, 9).T)
+    k = log_prior.shape[1]
+    labels = np.empty(len(values), dtype=np.int64)
+    labels[canonical] = KMeans(n_clusters=k, n_init=1, random_state=seed).fit_predict(values[canonical])
+    onehot = torch.nn.functional.one_hot(torch.as_tensor(labels), k).to(log_prior.dtype)
+    clusters, words = linear_sum_assignment(-(onehot.T @ log_prior).numpy())   # cluster a → word words[a]
+    word_of = np.empty(k, dtype=np.int64)
+    word_of[clusters] = words
+    return torch.nn.functional.one_hot(torch.as_tensor(word_of[labels]), k).to(log_prior.dtype)
+
+
 @register_method("transductive_lda")
 class TransductiveLDA(ProxyMethod):
     """Zero-shot prior over the k most used reference words, refined by EM of a shared-covariance Gaussian."""
@@ -165,7 +204,7 @@ class TransductiveLDA(ProxyMethod):
         if not 0 <= c.shrinkage <= 1:
             raise ValueError(f"method.shrinkage={c.shrinkage} must lie in [0, 1] (0: the sample covariance, "
                              f"1: a scaled identity)")
-        for key in ("iterations", "sinkhorn_rounds", "n_neighbors", "laplacian_rounds"):
+        for key in ("iterations", "sinkhorn_rounds", "n_neighbors", "laplacian_rounds", "restarts"):
             if getattr(c, key) < 0:
                 raise ValueError(f"method.{key}={getattr(c, key)} must be ≥ 0")
         if c.gamma < 0 or c.laplacian_weight < 0 or c.logit_scale < 0:
@@ -189,17 +228,28 @@ class TransductiveLDA(ProxyMethod):
         f = features(x, span)                                                         # Eq. (4)
         affinity = knn_affinity(x, c.n_neighbors) if c.laplacian_weight > 0 else None
 
-        z = p0
-        for _ in range(c.iterations):
-            mu, cov = m_step(f, z, c.shrinkage)                                       # Eq. (5)
-            z = e_step(log_prior, gaussian_log_likelihood(f, mu, cov), c.gamma, z,   # Eq. (6)
-                       affinity, c.laplacian_weight, c.laplacian_rounds)
+        def em(z: torch.Tensor) -> tuple[torch.Tensor, float]:
+            value = float("nan")
+            for _ in range(c.iterations):
+                mu, cov = m_step(f, z, c.shrinkage)                                   # Eq. (5)
+                loglik = gaussian_log_likelihood(f, mu, cov)
+                z = e_step(log_prior, loglik, c.gamma, z, affinity, c.laplacian_weight,  # Eq. (6)
+                           c.laplacian_rounds)
+                value = free_energy(log_prior, loglik, cov, z, c.gamma, affinity, c.laplacian_weight)
+            return z, value
+
+        starts = [em(p0)]                                                             # Eq. (7): the zero-shot start
+        if c.iterations > 0:                                                          # Eq. (8): more starts, best F
+            starts += [em(kmeans_start(f, log_prior, task.seed * 1000 + r)) for r in range(c.restarts)]
+        best = max(range(len(starts)), key=lambda s: (starts[s][1], -s))
+        z = starts[best][0]
 
         labels = z.argmax(dim=1).numpy()
         kept_np = kept.numpy()
         zero_shot_labels = p0.argmax(dim=1).numpy()
         info = {"kept_words": [task.reference_words[i] for i in kept_np], "logit_scale": tau,
-                "changed_from_zero_shot": int((labels != zero_shot_labels).sum())}
+                "changed_from_zero_shot": int((labels != zero_shot_labels).sum()),
+                "chosen_start": best, "objective": [round(v, 4) for _, v in starts]}
         return FitResult(partitions=[labels], representation=z.float().numpy(),
                          representation_name="transductive posteriors z", proxies=text[kept][labels].float().numpy(),
                          info=info)

@@ -21,7 +21,7 @@ from mcbench.prompts import word_text_embeddings
 from mcbench.run import run_with_results
 
 from mcbench.methods.transductive_lda import (  # noqa: E402
-    TransductiveLDA, gaussian_log_likelihood, keep_words, knn_affinity, m_step, sinkhorn,
+    TransductiveLDA, e_step, free_energy, gaussian_log_likelihood, keep_words, knn_affinity, m_step, sinkhorn,
 )
 
 WORDS = ("red", "yellow", "green", "blue")
@@ -47,6 +47,22 @@ def constructed_task(encoder, words=WORDS, per_class=20, shift=1.0, noise=0.04, 
     x = (x / x.norm(dim=1, keepdim=True)).float()
     task = ClusteringTask(dataset="constructed", aspect="color", concept="color", k=k, prompt=PROMPT,
                           reference_words=tuple(words), features=ImageFeatures(x, x), encoder=encoder, seed=0)
+    return task, y
+
+
+def ring_task(encoder, per_class=40, noise=0.04, seed=0):
+    """Each class c drawn with an echo of the next class: centre t_c + t_(c+1), so zero-shot splits every class
+    about half and half between its word and the next word, while the classes stay apart in the word span."""
+    text = word_text_embeddings(encoder, PROMPT, WORDS).double()
+    g = torch.Generator().manual_seed(seed)
+    k, d = text.shape
+    y = np.arange(k).repeat(per_class)
+    y = y[torch.randperm(len(y), generator=g).numpy()]
+    centres = text + text.roll(-1, dims=0)
+    x = centres[y] + noise * torch.randn(len(y), d, generator=g, dtype=torch.float64)
+    x = (x / x.norm(dim=1, keepdim=True)).float()
+    task = ClusteringTask(dataset="ring", aspect="color", concept="color", k=k, prompt=PROMPT,
+                          reference_words=WORDS, features=ImageFeatures(x, x), encoder=encoder, seed=0)
     return task, y
 
 
@@ -100,6 +116,18 @@ def test_knn_graph_is_symmetric_nonnegative_and_has_no_self_loops():
     assert ((w > 0).sum(1) >= 1).all()
 
 
+def test_free_energy_at_the_e_step_is_the_tempered_log_likelihood():
+    rng = np.random.default_rng(6)
+    log_prior = torch.log_softmax(torch.as_tensor(rng.normal(size=(12, 3))), dim=1)
+    loglik = -torch.as_tensor(rng.random(size=(12, 3)))
+    cov = torch.diag(torch.tensor([0.5, 2.0], dtype=torch.float64))
+    z = e_step(log_prior, loglik, 2.0, None, None, 0.0, 0)
+    expected = torch.logsumexp(log_prior + 2.0 * loglik, dim=1).sum() - 0.5 * 2.0 * 12 * torch.logdet(cov)
+    assert free_energy(log_prior, loglik, cov, z, 2.0, None, 0.0) == pytest.approx(float(expected))
+    # any other z scores lower (the E-step maximises F over z)
+    assert free_energy(log_prior, loglik, cov, torch.full_like(z, 1 / 3), 2.0, None, 0.0) < float(expected)
+
+
 # ------------------------------------------------------------------------------------------ contract
 def test_permuting_the_images_permutes_the_partition_and_the_posteriors(tiny_clip, make_task):
     for task in (constructed_task(tiny_clip)[0], make_task("synth_cards", "number", n=120)[0]):
@@ -130,6 +158,20 @@ def test_images_structure_corrects_the_zero_shot_errors(tiny_clip):
     assert ours.info["changed_from_zero_shot"] > 0
 
 
+def test_restarts_leave_the_zero_shot_trap_chosen_by_the_objective_alone(tiny_clip):
+    """Every class half-read as the next word: EM from the zero-shot start stays in a partition that mixes
+    neighbouring classes; a k-means++ start reaches the classes and has the higher objective (no labels used)."""
+    task, y = ring_task(tiny_clip)
+    zero_shot = METHODS.get("zeroshot_gpt")().fit(task).labels
+    only_zero_shot = TransductiveLDA.from_params({"restarts": 0}).fit(task)
+    ours = TransductiveLDA().fit(task)
+    nmi = lambda labels: score_partitions(y, [labels])["nmi"]  # noqa: E731
+    assert nmi(zero_shot) < 0.6 and nmi(only_zero_shot.labels) < 0.9 and nmi(ours.labels) > 0.99
+    assert ours.info["chosen_start"] > 0
+    assert ours.info["objective"][ours.info["chosen_start"]] == max(ours.info["objective"])
+    assert len(ours.info["objective"]) == 1 + TransductiveLDA.Config().restarts
+
+
 def test_words_no_image_has_are_left_out(tiny_clip):
     task, y = constructed_task(tiny_clip, words=WORDS[:2] + DISTRACTORS + WORDS[2:])
     result = TransductiveLDA().fit(task)
@@ -139,7 +181,8 @@ def test_words_no_image_has_are_left_out(tiny_clip):
 
 @pytest.mark.parametrize("switch", [{"space": "image"}, {"span_words": "kept"}, {"balance": True},
                                     {"laplacian_weight": 0.5}, {"word_selection": "all"}, {"template": "bare"},
-                                    {"iterations": 0}, {"logit_scale": 100.0}])
+                                    {"iterations": 0}, {"logit_scale": 100.0}, {"restarts": 0},
+                                    {"restarts": 3, "laplacian_weight": 0.2}])
 def test_every_switch_runs_and_stays_order_equivariant(tiny_clip, switch):
     task, y = constructed_task(tiny_clip)
     perm = np.random.default_rng(5).permutation(task.n)
