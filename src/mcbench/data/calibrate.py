@@ -137,7 +137,7 @@ def to_markdown(summary: pd.DataFrame, command: str, seconds: float | None = Non
             part = summary[(summary["family"] == family) & (summary["difficulty"] == level)]
             for r in part.itertuples(index=False):
                 zs = f"{r.mean:.3f} [{r.min:.3f}–{r.max:.3f}]" + ("" if r.in_band else " **(out of band)**")
-                probe = f"{r.probe:.3f}" + ("" if r.probe_ok else " **(< 0.95)**")
+                probe = f"{r.probe:.3f}" + ("" if r.probe_ok else f" **(a seed < 0.95: min {r.probe_min:.3f})**")
                 if kmeans:
                     nmis = json.loads(r.kmeans_nmi_all)
                     cell = ", ".join((f"**{a} {v:.3f}**" if a == r.aspect else f"{a} {v:.3f}")

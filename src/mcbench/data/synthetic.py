@@ -409,7 +409,7 @@ _NUISANCE: dict[str, dict[str, _Nuisance]] = {
     "medium": {f: _MILD for f in FAMILIES},
     "hard": {f: _MILD for f in FAMILIES},
 }
-#: The echo levels' relative echo scales, calibrated on development generator seeds so that ``zeroshot_label``
+#: The echo levels' relative echo scales, chosen on development generator seeds so that ``zeroshot_label``
 #: lands in 60-85 % (medium) and 30-60 % (hard) on every aspect while a linear probe on the frozen image
 #: embeddings stays >= 0.95 (docs/difficulty.md; ``python -m mcbench.data.calibrate``).
 _ECHO: dict[str, dict[str, _Echo]] = {
