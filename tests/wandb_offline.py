@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,8 @@ FULL, FIRST, MIDDLE, LAST = 1, 2, 3, 4
 
 def records(path: str | Path) -> list[bytes]:
     data = Path(path).read_bytes()
+    if len(data) < HEADER:  # not written yet
+        return []
     assert data[:4] == b":W&B", f"{path} is not a W&B run file"
     out, pos, pending = [], HEADER, b""
     while pos + HEADER <= len(data):
@@ -30,6 +33,8 @@ def records(path: str | Path) -> list[bytes]:
         if kind == 0 and length == 0:
             pos += left  # zero padding up to the block end
             continue
+        if pos + HEADER + length > len(data):  # a record still being written
+            break
         chunk = data[pos + HEADER:pos + HEADER + length]
         pos += HEADER + length
         if kind == FULL:
@@ -68,13 +73,26 @@ def _nested(items) -> dict[str, Any]:
     return out
 
 
-def read_run(run_dir: str | Path) -> OfflineRun:
+def read_run(run_dir: str | Path, wait_s: float = 60.0) -> OfflineRun:
     """The run, config (unwrapped from W&B's ``{"value": ...}``), history rows and final summary of one
-    ``offline-run-*`` folder."""
+    ``offline-run-*`` folder. W&B's service process writes the file after ``run.finish()`` returns and stays
+    alive in this process: wait (up to ``wait_s``) until the run's exit record is on disk."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        run = _read_once(run_dir)
+        if run.exit_code is not None or time.monotonic() > deadline:
+            return run
+        time.sleep(0.25)
+
+
+def _read_once(run_dir: str | Path) -> OfflineRun:
     from wandb.proto import wandb_internal_pb2 as pb
 
-    (path,) = Path(run_dir).glob("run-*.wandb")
+    found = list(Path(run_dir).glob("run-*.wandb"))
     run = OfflineRun()
+    if not found:
+        return run
+    (path,) = found
     for data in records(path):
         rec = pb.Record()
         rec.ParseFromString(data)
