@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from benchmarks import official_style
-from benchmarks.common import bench, median, nmi, seeded
+from benchmarks.common import bench, load_average, median, nmi, now, seeded
 from benchmarks.epoch_clock import timed_task
 
 METHODS = ("multi_map", "multi_sub", "multi_dproxy")
@@ -135,7 +135,8 @@ def side_by_side(s: Any) -> dict[str, Any]:
         ours_full = _best(ours_full_runs)
         protocol = _seconds(lambda: ftask.protocol.partitions(ours_full_runs[0]["representation"], ftask.k))
         row: dict[str, Any] = {
-            "method": method, "dataset": dataset, "aspect": aspect, "n_images": task.n, "k": task.k,
+            "method": method, "measured_at": now(), "load_average": load_average(),
+            "dataset": dataset, "aspect": aspect, "n_images": task.n, "k": task.k,
             "encoder": enc.identity, "device": str(dev), "extraction_s": round(extraction, 3),
             "preprocess_s": round(preprocess, 3),
             "short_overrides": SHORT[method], "config_epochs": _epochs(method, config),

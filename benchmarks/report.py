@@ -282,8 +282,9 @@ def _architecture(data: dict[str, Any]) -> str:
     a = data["architecture"]
     first = a["rows"][0]
     out = ["\n## 3b. Side by side on the papers' architecture (ViT-B/32)\n\n",
-           f"Encoder `{' '.join(a['encoder'])}` ({first['encoder']}: random weights, the cost of the OpenAI "
-           f"weights, nothing to download), task {a['task'][0]}/{a['task'][1]}, N = {a['n_images']}, "
+           f"Encoder `{' '.join(a['encoder']) or 'as configured'}` ({first['encoder']}"
+           + (": random weights, the cost of the OpenAI weights, nothing to download)" if "random" in first["encoder"]
+              else ")") + f", task {a['task'][0]}/{a['task'][1]}, N = {a['n_images']}, "
            f"{first['device']}. The official-style loop (section 3) runs a few epochs (*short*) and is extrapolated "
            "to the configured epochs from its own start, per-epoch and readout times (formula in the JSON, "
            "`official_extrapolated.formula`); ours runs the configured epochs and is measured. *Equal NMI* compares "
@@ -305,6 +306,9 @@ def _architecture(data: dict[str, Any]) -> str:
                      same["fit_s"], f"**{r['speedup']}x**", r["ours_full"]["fit_s"],
                      f"{r['speedup_default_batch']}x", f"{r['speedup_cold_cache']}x"])
     out.append(_table(header, rows))
+    when = [f"{r['method']} {r['measured_at']} (load {r['load_average']})" for r in a["rows"] if "measured_at" in r]
+    if when:
+        out.append("\nRows measured (end of the row, 1/5/15-min load average): " + "; ".join(when) + ".\n")
     out.append("\nWhere the time goes at the configured epochs (seconds; ours at the official batch; the protocol is "
                "the readout's 10 k-means restarts):\n\n")
     header = ["method", "official-style: start / epochs / readout", "ours: start / epochs / readout / protocol",
@@ -369,7 +373,10 @@ def _projection(p: dict[str, Any], a: dict[str, Any], memory_gib: float | None) 
            f"{a['quadratic']['s_per_pair'] * 1e9:.2f} ns (forward + backward) and "
            f"{a['quadratic']['bytes_per_pair']:.0f} bytes per pair of images (N² pairs). The official-style "
            f"loops were measured at N = {a['n_images']} and scaled by N/{a['n_images']} (all their work is per "
-           "image). **GPU: an estimate, no GPU was measured**: the same fits counted instead of timed (FLOPs by "
+           "image); optimisers that step every row of an N-row table add a measured cost per row and step "
+           "(N · steps per epoch). Cards is "
+           f"{8029 / max(ns):.0f}x and CIFAR-10-MC {60000 / max(ns):.0f}x the largest N measured: projections, not "
+           "measurements. **GPU: an estimate, no GPU was measured**: the same fits counted instead of timed (FLOPs by "
            "`torch.utils.flop_counter`, tensor operations by a dispatch counter; `benchmarks/work_counter.py`), "
            f"time = FLOPs / {g['fp32_flop_s'] / 1e12:.0f} TFLOP/s (fp32, ~40% of an H200's peak) + operations × "
            f"{g['op_s'] * 1e6:.0f} µs (eager launch and dispatch), Phase II pairs at {g['hbm_bytes_s'] / 1e12} TB/s; "

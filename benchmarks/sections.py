@@ -60,7 +60,7 @@ class Settings:
             extraction_images={"tiny_clip": 32, "vit_b32": 4}, side_by_side_datasets=("synth_shapes",),
             text_pass_batch=(8, 4), sweep_datasets=("synth_shapes",), sweep_seeds=(0,), sweep_extra=("dataset.n=24",),
             scaling_n=(24, 48), scaling_words=(4, 8),
-            arch_encoder=("encoder=tiny_clip_random",), arch_n=16, arch_n_growth=(24,), arch_pairs=(100, 200),
+            arch_encoder=(), arch_n=16, arch_n_growth=(24,), arch_pairs=(100, 200),
             method_overrides={"multi_map": ["method.epochs=2"],
                               "multi_sub": ["method.rounds=1", "method.phase1_epochs=2", "method.phase2_epochs=1"],
                               "multi_dproxy": ["method.epochs=3"]},

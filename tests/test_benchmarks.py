@@ -97,3 +97,34 @@ def test_update_reruns_only_the_named_sections(quick):
     assert all(again[name] == data[name] for name in SECTIONS if name != "scaling")
     assert set(again["sections_date"]) == set(SECTIONS)
     assert again["updated_from"]["date"] == data["date"]
+
+
+def test_extrapolation_adds_setup_epochs_and_readout():
+    """The official-style time at the configured epochs from a short run: Multi-Sub per phase, Multi-MaP with its
+    unused prompt pass every 10 epochs."""
+    from types import SimpleNamespace
+
+    from benchmarks.architecture import extrapolate
+
+    split = {"setup_s": 2.0, "epochs_s": [10.0, 4.0, 3.0], "readout_s": 1.0}
+    sub = extrapolate("multi_sub", split, SimpleNamespace(rounds=2, phase1_epochs=5, phase2_epochs=3))
+    assert sub["fit_s"] == 2.0 + 2 * (5 * 10.0 + 4.0 + 2 * 3.0) + 1.0
+    mp = extrapolate("multi_map", {"setup_s": 1.0, "epochs_s": [2.0, 4.0], "readout_s": 0.5},
+                     SimpleNamespace(epochs=25), unused_pass_s=0.25)
+    assert mp["fit_s"] == 1.0 + 25 * 3.0 + 2 * 0.25 + 0.5
+
+
+@pytest.mark.slow
+def test_render_rebuilds_the_markdown_from_the_json(quick):
+    """--render measures nothing: the projection and the Markdown again from the JSON, the same each time
+    (in-process)."""
+    from benchmarks import run
+
+    _, _, out = quick
+    before = json.loads((out / "benchmarks.json").read_text())
+    run.main(["--render", "--out", str(out)])
+    first = (out / "benchmarks.md").read_text()
+    run.main(["--render", "--out", str(out)])
+    assert (out / "benchmarks.md").read_text() == first and "Projection to the papers' dataset sizes" in first
+    after = json.loads((out / "benchmarks.json").read_text())
+    assert after["architecture"]["rows"] == before["architecture"]["rows"]  # measurements untouched
