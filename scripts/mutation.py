@@ -305,8 +305,8 @@ def run_named(method: str, what: str, old: str, new: str, pkg: Path, workdir: Pa
 
 
 def markdown(report: dict) -> str:
-    lines = ["# Mutation testing of the loss code", "", f"Made by `{report['command']}` on {report['date']} "
-             f"(cosmic-ray {report['cosmic_ray']}; tests: {', '.join(TEST_FILES)}).", "",
+    lines = ["# Mutation testing of the loss code", "", f"Made by `{report.get('command', '')}` on "
+             f"{report.get('date', '')} (cosmic-ray {report.get('cosmic_ray', '')}; tests: {', '.join(TEST_FILES)}).", "",
              "| method | functions mutated | mutants run | not yet run | killed | timed out | survived | incompetent "
              "| score | time (s) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in report["cosmic_ray_runs"]:
@@ -384,7 +384,7 @@ def retest_survivors(args: argparse.Namespace, workdir: Path, pkg: Path, env: di
                        check=True)
         report["cosmic_ray_runs"].append(summarize(method, session, round(time.perf_counter() - start, 1)))
         write_report(args, report)
-    print(markdown({"command": "", "date": "", "cosmic_ray": "", **report}))
+    print(markdown(report))
 
 
 def run_all(args: argparse.Namespace, workdir: Path, pkg: Path, env: dict[str, str]) -> None:
