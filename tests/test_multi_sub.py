@@ -149,6 +149,11 @@ def test_official_overrides_compose_into_a_valid_config():
 
 
 def test_yaml_lists_every_config_field_with_its_default():
+    """The YAML lists every field; it differs from the dataclass (the paper's values) only in the keys
+    mcbench-tune chose on development image sets (conf/tuned_on.yaml)."""
     conf = yaml.safe_load((REPO / "conf" / "method" / "multi_sub.yaml").read_text())
     assert conf.pop("name") == "multi_sub"
-    assert conf == dataclasses.asdict(MultiSubConfig())
+    tuned = set((yaml.safe_load((REPO / "conf" / "tuned_on.yaml").read_text()) or {}).get("multi_sub", {}).get("keys", []))
+    defaults = dataclasses.asdict(MultiSubConfig())
+    assert set(conf) == set(defaults)
+    assert {k: v for k, v in conf.items() if k not in tuned} == {k: v for k, v in defaults.items() if k not in tuned}
