@@ -52,6 +52,7 @@ from mcbench.prompts import word_text_embeddings
 
 SPACES = ("word_span", "image")
 SPAN_WORDS = ("kept", "all")
+RESTART_SPACES = ("features", "similarities")
 WORD_SELECTIONS = ("mass", "all")
 
 
@@ -71,6 +72,7 @@ class TransductiveLDAConfig:
     n_neighbors: int = 3            # kNN graph of the Laplacian term (TransCLIP: 3)
     laplacian_rounds: int = 5       # fixed-point rounds of the z-update when η > 0 (TransCLIP: 5)
     restarts: int = 10              # extra EM starts from seeded k-means++ partitions (Eq. 8); 0: the zero-shot start only
+    restart_space: str = "features"  # where the k-means++ starts run: features (f of Eq. 4) | similarities (x_i Tᵀ, all words)
 
 
 def zero_shot(x: torch.Tensor, text: torch.Tensor, tau: float) -> torch.Tensor:
@@ -169,7 +171,8 @@ def free_energy(log_prior: torch.Tensor, loglik: torch.Tensor, cov: torch.Tensor
 
 
 def kmeans_start(f: torch.Tensor, log_prior: torch.Tensor, seed: int) -> torch.Tensor:
-    """A one-hot start for Eq. (8): seeded k-means++ on the features in a canonical row order (sorted by their
+    """A one-hot start for Eq. (8): seeded k-means++ on ``f`` (the features, or the similarities x_i Tᵀ to every
+    word: CRL's projection) in a canonical row order (sorted by their
     values, so the start depends on the images, never on their task order), each cluster given the kept word of
     highest total log prior over its images (a one-to-one matching, Hungarian)."""
     from scipy.optimize import linear_sum_assignment
@@ -197,7 +200,8 @@ class TransductiveLDA(ProxyMethod):
     def _check(self) -> None:
         c = self.config
         for key, value, valid in (("space", c.space, SPACES), ("span_words", c.span_words, SPAN_WORDS),
-                                  ("word_selection", c.word_selection, WORD_SELECTIONS)):
+                                  ("word_selection", c.word_selection, WORD_SELECTIONS),
+                                  ("restart_space", c.restart_space, RESTART_SPACES)):
             if value not in valid:
                 raise ValueError(f"method.{key}={value!r} is not valid for transductive_lda; choose one of: "
                                  f"{', '.join(valid)}")
@@ -240,7 +244,8 @@ class TransductiveLDA(ProxyMethod):
 
         starts = [em(p0)]                                                             # Eq. (7): the zero-shot start
         if c.iterations > 0:                                                          # Eq. (8): more starts, best F
-            starts += [em(kmeans_start(f, log_prior, task.seed * 1000 + r)) for r in range(c.restarts)]
+            where = f if c.restart_space == "features" else x @ text.T
+            starts += [em(kmeans_start(where, log_prior, task.seed * 1000 + r)) for r in range(c.restarts)]
         best = max(range(len(starts)), key=lambda s: (starts[s][1], -s))
         z = starts[best][0]
 

@@ -182,7 +182,7 @@ def test_words_no_image_has_are_left_out(tiny_clip):
 @pytest.mark.parametrize("switch", [{"space": "image"}, {"span_words": "kept"}, {"balance": True},
                                     {"laplacian_weight": 0.5}, {"word_selection": "all"}, {"template": "bare"},
                                     {"iterations": 0}, {"logit_scale": 100.0}, {"restarts": 0},
-                                    {"restarts": 3, "laplacian_weight": 0.2}])
+                                    {"restarts": 3, "laplacian_weight": 0.2}, {"restart_space": "similarities"}])
 def test_every_switch_runs_and_stays_order_equivariant(tiny_clip, switch):
     task, y = constructed_task(tiny_clip)
     perm = np.random.default_rng(5).permutation(task.n)
@@ -200,6 +200,7 @@ def test_iterations_zero_is_the_zero_shot_argmax_over_the_kept_words(tiny_clip):
 @pytest.mark.parametrize("params, message", [
     ({"space": "pixels"}, "method.space='pixels' is not valid"),
     ({"span_words": "some"}, "method.span_words='some' is not valid"),
+    ({"restart_space": "pixels"}, "method.restart_space='pixels' is not valid"),
     ({"shrinkage": 1.5}, r"method.shrinkage=1.5 must lie in \[0, 1\]"),
     ({"iterations": -1}, "method.iterations=-1 must be"),
     ({"space": "image", "shrinkage": 0.0}, "the shared covariance is singular .* set method.shrinkage > 0"),
