@@ -393,9 +393,11 @@ def _projection(p: dict[str, Any], a: dict[str, Any], memory_gib: float | None) 
         setting = (f"{c['rounds']} x ({c['phase1_epochs']} + {c['phase2_epochs']}) epochs, batch "
                    f"{c['batch_size'] or 'N'}" if "rounds" in c else f"{c['epochs']} epochs, batch {c['batch_size']}")
         ours, gpu = _human(t["ours_s"]), _human(t["ours_gpu_s_estimate"])
+        speedup = f"{t['speedup']}x"
         mem = t.get("pairwise_memory_gib") or 0
         if memory_gib and mem > memory_gib:
             ours = f"does not fit ({mem:.0f} GiB of pairs > {memory_gib} GiB)"
+            speedup = "n/a"
         if mem > g["memory_gib"]:
             gpu = f"does not fit ({mem:.0f} GiB > {g['memory_gib']} GiB)"
         if mem >= 1:
@@ -403,7 +405,7 @@ def _projection(p: dict[str, Any], a: dict[str, Any], memory_gib: float | None) 
                          "pair tensors; a smaller `method.batch_size` bounds it (another trajectory).")
         rows.append([t["method"], t["dataset"], t["n_images"], setting, ours, gpu,
                      f"{_human(t['image_tower_s'])} / {_human(t['image_tower_gpu_s_estimate'])}",
-                     _human(t["official_style_s"]), f"{t['speedup']}x"])
+                     _human(t["official_style_s"]), speedup])
     out.append(_table(header, rows))
     if notes:
         out.append("\n" + "\n".join(f"* {n}" for n in notes) + "\n")
