@@ -189,6 +189,8 @@ def client(workdir: Path, method: str) -> int:
 
 
 def start_server(workdir: Path, env: dict[str, str]) -> subprocess.Popen:
+    if (workdir / SOCKET).exists():  # a previous run's socket: wait for this server's own
+        (workdir / SOCKET).unlink()
     log = (workdir / "server.log").open("w")  # every forked pytest run's output
     proc = subprocess.Popen([PYTHON, str(Path(__file__).resolve()), "--serve", "--workdir", str(workdir)],
                             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -368,6 +370,8 @@ def main() -> None:
 def retest_survivors(args: argparse.Namespace, workdir: Path, pkg: Path, env: dict[str, str]) -> None:
     """Rerun the surviving mutants of the sessions in ``workdir`` against the current tests; the named mutants'
     verdicts are kept from the previous report in ``--out``."""
+    if run_tests(workdir, env) != 0:  # a mutant only counts as killed if the unmutated copy passes
+        raise SystemExit("scripts/mutation.py: the tests fail on the unmutated copy")
     previous = Path(args.out) / "mutation.json"
     report = {"cosmic_ray_runs": [], "named": json.loads(previous.read_text())["named"] if previous.exists() else []}
     for method in args.methods.split(","):
