@@ -160,6 +160,8 @@ def test_multi_dproxy_contrast_edge_cases():
     """hard_negatives=0 takes every other-cluster negative; one image alone has no negative (the term is 0)."""
     assert float(dp.loss_contrast(F_, T, 0.5, "infonce_hard", PSEUDO, 0)) == pytest.approx(
         _infonce_by_hand(F_, T, 0.5, PSEUDO, 3), rel=1e-5)
+    assert float(dp.loss_contrast(F_, T, 0.5, "infonce_hard", PSEUDO, 10)) == pytest.approx(  # more than exist
+        _infonce_by_hand(F_, T, 0.5, PSEUDO, 3), rel=1e-5)
     assert float(dp.loss_contrast(F_[:1], T[:1], 0.5, "infonce_hard", PSEUDO[:1], 0)) == 0.0
     assert float(dp.loss_contrast(F_[:1], T[:1], 0.5, "note")) == 0.0
     two = dp.loss_contrast(F_[:2], T[:2], 0.5, "note")  # log Σ_{j≠i} e^{s_ij} with one other image
