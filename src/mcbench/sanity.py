@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,9 @@ def cluster_label_free(name: str, x: np.ndarray, k: int, seed: int) -> np.ndarra
     if name == "spectral":
         model = SpectralClustering(n_clusters=k, affinity="nearest_neighbors", n_neighbors=min(10, n - 1),
                                    random_state=seed, assign_labels="kmeans")
-        return model.fit_predict(x)
+        with warnings.catch_warnings():  # a disconnected k-NN graph is a finding of the features, not an error
+            warnings.filterwarnings("ignore", message="Graph is not fully connected")
+            return model.fit_predict(x)
     if name not in ("gmm_full", "gmm_tied"):
         raise ValueError(f"unknown band clusterer {name!r}; choose from {', '.join(BAND_CLUSTERERS)}")
     covariance = name.split("_")[1]
