@@ -50,3 +50,34 @@ def test_unknown_method_names_the_plugin_entry_point_group():
         METHODS.get("my_own_method")
     plain: Registry[int] = Registry("thing")
     assert "entry-point" not in plain.unknown_message("x")
+
+
+def test_first_lookups_from_two_threads_both_wait_for_the_whole_load():
+    """A lazily loaded registry: a second thread's first lookup waits for the load the first thread started
+    (it used to see a half-filled registry and answer 'Unknown method')."""
+    import threading
+    import time
+
+    from mcbench.registry import Registry
+
+    reg: Registry[int] = Registry("thing")
+
+    def load() -> None:
+        time.sleep(0.2)  # the load takes a while (module imports)
+        reg.register("late")(1)
+
+    reg._loader = load
+    results, errors = [], []
+
+    def lookup() -> None:
+        try:
+            results.append(reg.get("late"))
+        except Exception as exc:  # noqa: BLE001 - the test reports any failure
+            errors.append(exc)
+
+    threads = [threading.Thread(target=lookup) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and results == [1, 1, 1]

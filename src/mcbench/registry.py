@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import threading
 from typing import Callable, Generic, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -29,12 +30,21 @@ class Registry(Generic[T]):
         self.entry_point_group = entry_point_group  # where entries from other packages register
         self._entries: dict[str, T] = {}
         self._loader = loader
-        self._loaded = False
+        self._loaded = False  # the loader has finished: lookups need no lock
+        self._loading = False  # the loader has started (a lookup from inside it must not start it again)
+        self._lock = threading.RLock()  # two threads' first lookups: the second waits for the whole load
 
     def _ensure_loaded(self) -> None:
-        if not self._loaded and self._loader is not None:
-            self._loaded = True
-            self._loader()
+        if self._loaded or self._loader is None:
+            return
+        with self._lock:
+            if self._loaded or self._loading:
+                return
+            self._loading = True
+            try:
+                self._loader()
+            finally:
+                self._loaded = True
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: ``@METHODS.register("multi_map")``."""
