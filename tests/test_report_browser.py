@@ -113,7 +113,8 @@ def test_sweep_page_renders_with_its_leaderboard_and_job_links(tmp_path):
     seen, console = open_page(tmp_path, page)
     assert seen["errors"] == [] and console == "" and seen["broken"] == []
     rows = {t["cls"]: t["rows"] for t in seen["tables"]}
-    assert rows == {"jobs": 2, "swept": 1, "fixed": 1, "leaderboard": 1, "summary": 2}
+    # the embedded leaderboard has one row per aspect and metric (NMI and RI, the mission's pair)
+    assert rows == {"jobs": 2, "swept": 1, "fixed": 1, "leaderboard": 2, "summary": 2}
     assert [h for h in seen["links"] if h.endswith("index.html")] == ["job-0/index.html", "job-1/index.html"]
     job_seen, job_console = open_page(tmp_path, page.parent / "job-1" / "index.html")
     assert job_seen["broken"] == [] and job_seen["errors"] == [] and job_console == ""
