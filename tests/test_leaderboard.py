@@ -257,3 +257,16 @@ def test_a_fresh_clone_starts_with_an_empty_results_file_and_the_suite_board_apa
     assert "results/synthetic/leaderboard.md" in committed
     ignored = subprocess.run(["git", "check-ignore", "-q", "results/runs.csv"], cwd=root)
     assert ignored.returncode == 0  # a user's own rows are never committed by accident
+
+
+def test_the_control_crl_projection_gets_its_gain_and_headroom_share_over_zero_shot(tmp_path):
+    """crl_projection is a baseline for the proxy methods and a method itself: its gain over zeroshot_gpt (and
+    the share of headroom it captures) is in the gains; zeroshot_gpt is never scored against crl_projection."""
+    rows = _over_image_sets({s: 0.2 for s in range(10, 15)}, ceiling=0.9)
+    rows += [_row("crl_projection", "suits", 0, 0.6, dataset_seed=s, ceiling_nmi=0.9) for s in range(10, 15)]
+    _, g, _ = _build(tmp_path, rows)
+    nmi = g[g["metric"] == "nmi"]
+    crl = nmi[(nmi["method"] == "crl_projection") & (nmi["baseline"] == "zeroshot_gpt")].iloc[0]
+    assert crl["gain"] == pytest.approx(0.1) and crl["headroom_share"] == pytest.approx(0.25)
+    assert nmi[(nmi["method"] == "zeroshot_gpt")].empty
+    assert not nmi[(nmi["method"] == "multi_map") & (nmi["baseline"] == "crl_projection")].empty

@@ -72,7 +72,10 @@ def gains(df: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi",)) -> pd.Dat
                 ref = part[part["method"] == base].groupby(PAIR)[metric].mean()
                 if ref.empty:
                     continue
-                for mkey, rows in part[~part["method"].isin(BASELINES)].groupby(METHOD_KEYS, dropna=False):
+                # every method but the baseline itself and the starting point (crl_projection, a control, also
+                # gets its gain and headroom share over zeroshot_gpt)
+                others = part[~part["method"].isin({base, HEADROOM_BASELINE})]
+                for mkey, rows in others.groupby(METHOD_KEYS, dropna=False):
                     diff = (rows.groupby(PAIR)[metric].mean() - ref).dropna()
                     if diff.empty:
                         continue

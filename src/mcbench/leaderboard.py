@@ -77,7 +77,7 @@ def load_rows(results: str | Path, dataset: str | None = None, method: str | Non
         return df
     df = latest_per_run(df[df["status"] == "ok"]).copy()
     if not include_sanity and "sanity_check" in df:
-        df = df[df["sanity_check"].fillna("").astype(str) == ""]
+        df = df[df["sanity_check"].isna() | (df["sanity_check"].astype(str) == "")]
     for column, wanted in (("dataset", dataset), ("method", method), ("encoder", encoder)):
         if wanted:
             df = df[df[column].isin(wanted.split(","))]
