@@ -15,17 +15,16 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from mcbench.results import ResultStore, latest_per_run
+from mcbench.gains import t_interval
+from mcbench.leaderboard import load_rows
 
 LEVELS = ("easy", "medium", "hard", "noisy_medium", "noisy_hard")
 
 
 def load(path: Path) -> pd.DataFrame:
-    rows = latest_per_run(ResultStore(path).read())
-    unmarked = rows["sanity_check"].isna() | (rows["sanity_check"] == "")
-    rows = rows[(rows["status"] == "ok") & unmarked].copy()
+    """The leaderboard's rows (ok, newest per run_id, sanity-check rows dropped), NMI and ceiling as numbers."""
+    rows = load_rows(path)
     rows["nmi"] = rows["nmi"].astype(float)
     rows["ceiling_nmi"] = pd.to_numeric(rows["ceiling_nmi"], errors="coerce")
     return rows
@@ -55,13 +54,9 @@ def paired(rows: pd.DataFrame, contender: str, rival: str) -> pd.DataFrame:
     diff = (a - b).dropna().reset_index()
     out = []
     for (dataset, level, aspect), part in diff.groupby(["dataset", "difficulty", "aspect"]):
-        d = part["nmi"].to_numpy()
-        low = high = np.nan
-        if len(d) > 1:
-            half = stats.t.ppf(0.975, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
-            low, high = d.mean() - half, d.mean() + half
-        out.append({"dataset": dataset, "difficulty": level, "aspect": aspect, "rival": rival, "n": len(d),
-                    "gain": d.mean(), "low": low, "high": high})
+        gain, _, low, high = t_interval(part["nmi"].to_numpy())
+        out.append({"dataset": dataset, "difficulty": level, "aspect": aspect, "rival": rival, "n": len(part),
+                    "gain": gain, "low": low, "high": high})
     return pd.DataFrame(out)
 
 

@@ -31,7 +31,7 @@ COLUMNS = TASK_KEYS + METHOD_KEYS + ["baseline", "metric", "n_image_sets", "n_pa
                                     "share_low", "share_high"]
 
 
-def _interval(values: np.ndarray) -> tuple[float, float, float, float]:
+def t_interval(values: np.ndarray) -> tuple[float, float, float, float]:
     """Mean, std and the 95 % t-interval of ``values`` (NaN where fewer than two)."""
     from scipy import stats
 
@@ -81,7 +81,7 @@ def gains(df: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi",)) -> pd.Dat
                         continue
                     per_set = diff.groupby(level="image_set").mean()
                     n_sets = len(per_set)
-                    mean, std, low, high = _interval(per_set.to_numpy())
+                    mean, std, low, high = t_interval(per_set.to_numpy())
                     line = dict(zip(TASK_KEYS, key)) | dict(zip(METHOD_KEYS, mkey)) | {
                         "baseline": base, "metric": metric, "n_image_sets": n_sets, "n_pairs": len(diff),
                         "gain": round(mean, 4), "gain_std": round(std, 4), "ci95_low": round(low, 4),
@@ -110,7 +110,7 @@ def _share(per_set_gain: pd.Series, ref: pd.Series, ceiling: pd.Series) -> dict[
         return {}
     base_per_set = ref.groupby(level="image_set").mean()
     headroom = float(np.mean([ceiling[s] - base_per_set[s] for s in sets]))
-    mean, _, low, high = _interval(per_set_gain.loc[sets].to_numpy())
+    mean, _, low, high = t_interval(per_set_gain.loc[sets].to_numpy())
     line = {"ceiling": round(float(ceiling.loc[sets].mean()), 4), "headroom": round(headroom, 4),
             "headroom_share": np.nan, "share_low": np.nan, "share_high": np.nan}
     if headroom >= MIN_HEADROOM:

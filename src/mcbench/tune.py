@@ -102,7 +102,7 @@ def dev_runs(method: str, config: dict[str, Any], search: dict[str, Any], result
                          f"dataset.seed={dseed}", f"dataset.n={dev['n']}", f"seed={search.get('seed', 0)}",
                          "logger=none", "progress=false", f"results_file={results_file}"]
             overrides += [f"++method.{k}={_yaml_value(v)}" for k, v in config.items()]
-            rows += [dict(r, difficulty=level, dataset_seed=dseed) for r in run(compose("config", overrides))]
+            rows += run(compose("config", overrides))  # each row carries its difficulty and dataset_seed
     return rows
 
 
