@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from mcbench.leaderboard import load_rows
+
 #: the paper's ablations in its order, with what each one changes (methods/multi_dproxy.py, resolve_ablation)
 ABLATIONS = {
     "none": "full model (defaults)",
@@ -29,10 +31,7 @@ ABLATIONS = {
 
 
 def load(path: str | Path) -> pd.DataFrame:
-    df = pd.read_csv(path)
-    df = df[(df["method"] == "multi_dproxy") & (df["status"] == "ok")]
-    if "sanity_check" in df:
-        df = df[df["sanity_check"].isna() | (df["sanity_check"].astype(str) == "")]
+    df = load_rows(path, method="multi_dproxy")  # ok rows, newest per run_id, sanity-check rows dropped
     hp = df["hparams"].map(json.loads)
     params = df["dataset_params"].map(json.loads)
     df = df.assign(ablation=hp.map(lambda h: h.get("ablation", "none")),
