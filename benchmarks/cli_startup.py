@@ -1,5 +1,5 @@
 """Start-up time of the ``mcbench`` command: ``--help``, ``--cfg job``, ``--info``, a tab completion, an override
-error, and what importing ``mcbench.cli`` costs against importing torch and open_clip (what it cost before the
+error, and what importing ``mcbench.commands.cli`` costs against importing torch and open_clip (what it cost before the
 lazy imports). Writes ``results/cli_startup.json`` and ``results/cli_startup.md``.
 
     .venv/bin/python -m benchmarks.cli_startup              # 5 repeats each
@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _mcbench() -> list[str]:
     exe = Path(sys.executable).parent / "mcbench"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mcbench.cli"]
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "mcbench.commands.cli"]
 
 
 COMMANDS = {
@@ -42,7 +42,7 @@ COMMANDS = {
     "mcbench alpha=0.3 (error: suggests method.alpha)": (["method=multi_map", "alpha=0.3"], {}),
 }
 IMPORTS = {
-    "python -c 'import mcbench.cli'": "import mcbench.cli",
+    "python -c 'import mcbench.commands.cli'": "import mcbench.commands.cli",
     "python -c 'import torch, open_clip' (the old start-up)": "import torch, open_clip",
 }
 
@@ -60,12 +60,12 @@ def time_process(cmd: list[str], env: dict[str, str], cwd: str, repeats: int) ->
 
 
 def loaded_modules(env: dict[str, str], cwd: str) -> dict[str, bool]:
-    code = ("import sys, runpy; sys.argv = ['mcbench', '--help']\ntry:\n    runpy.run_module('mcbench.cli', "
+    code = ("import sys, runpy; sys.argv = ['mcbench', '--help']\ntry:\n    runpy.run_module('mcbench.commands.cli', "
             "run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('MODULES', *[m in sys.modules for m in ('torch', 'open_clip', 'mcbench.api')])")
+            "print('MODULES', *[m in sys.modules for m in ('torch', 'open_clip', 'mcbench.contracts')])")
     out = subprocess.run([sys.executable, "-c", code], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     flags = out.stdout.split("MODULES", 1)[1].split()
-    return dict(zip(("torch", "open_clip", "mcbench.api"), (f == "True" for f in flags)))
+    return dict(zip(("torch", "open_clip", "mcbench.contracts"), (f == "True" for f in flags)))
 
 
 def git_commit() -> str:

@@ -167,10 +167,10 @@ class Bench:
     features: Any
 
     def task(self, aspect: str, words: tuple[str, ...] | None = None):
-        from mcbench.metrics import KMeansProtocol
-        from mcbench.run import _words, build_task
+        from mcbench.protocol import KMeansProtocol
+        from mcbench.runner import build_task, reference_words
 
-        words = words or _words(self.job, aspect).words
+        words = words or reference_words(self.job, aspect).words
         task, perm = build_task(self.job.dataset, aspect, self.features, self.encoder, tuple(words),
                                 self.cfg.seed, self.cfg.data.order, self.job.device,
                                 KMeansProtocol(self.cfg.protocol.n_restarts))
@@ -191,7 +191,7 @@ _ENCODERS: dict[tuple[str, str, str], Any] = {}
 def bench(method: str, dataset: str, overrides: list[str] = (), device: str = "cpu") -> Bench:
     from mcbench.encoders import create_encoder
     from mcbench.features import image_features
-    from mcbench.run import prepare
+    from mcbench.runner import prepare
 
     cfg = compose(method, dataset, [f"device={device}", *overrides])
     job = prepare(cfg)

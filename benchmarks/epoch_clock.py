@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mcbench.api import ClusteringTask
+from mcbench.contracts import ClusteringTask
 
 
 class EpochClock:

@@ -30,7 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcbench.api import ClusteringTask, FitResult, ImageFeatures
+from mcbench.contracts import ClusteringTask, FitResult, ImageFeatures
 from mcbench.encoders import ClipEncoder
 from mcbench.methods import multi_dproxy as dp
 from mcbench.methods.multi_map import MultiMaP, alignment_loss

@@ -84,7 +84,7 @@ def extraction(s: Settings) -> list[dict[str, Any]]:
     """Images/s of the image tower through ``ClipEncoder.encode_images`` (preprocessing included, as the feature
     cache pays it) and of the forward pass alone, for the tiny CLIP and ViT-B/32 (random weights: same cost)."""
     from mcbench.encoders import create_encoder
-    from mcbench.run import prepare
+    from mcbench.runner import prepare
 
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() and s.device != "cpu" else [])
     rows = []
@@ -308,7 +308,7 @@ def sweep(s: Settings) -> dict[str, Any]:
     """Wall time of ``mcbench -m`` over methods x datasets x seeds: serial (Hydra's basic launcher, one process)
     and with the joblib launcher (conf/hydra/launcher/parallel.yaml). Feature caches warm, W&B off."""
     exe = Path(sys.executable).with_name("mcbench")
-    base = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "mcbench.cli"]), "-m",
+    base = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "mcbench.commands.cli"]), "-m",
             f"method={','.join(s.sweep_methods)}", f"dataset={','.join(s.sweep_datasets)}",
             f"seed={','.join(map(str, s.sweep_seeds))}", "logger=none", "progress=false", "force=true",
             *s.sweep_extra]
@@ -384,11 +384,11 @@ def scaling(s: Settings) -> dict[str, Any]:
 
 def _word_pool(b: Any, first: list[str]) -> list[str]:
     """The aspect's own words, then the other synthetic aspects' word lists (as the runner reads them)."""
-    from mcbench.run import _words, prepare
+    from mcbench.runner import prepare, reference_words
 
     words = list(first)
     for name in DATASETS:
         job = prepare(compose("multi_map", name))
         for aspect in job.aspects:
-            words += [w for w in _words(job, aspect).words if w not in words]
+            words += [w for w in reference_words(job, aspect).words if w not in words]
     return words

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
 
 K_VIEWS = ("dataset", "task")
 ORDERS = ("canonical", "task")

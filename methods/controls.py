@@ -15,8 +15,8 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
-from mcbench.metrics import KMeansProtocol
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.protocol import KMeansProtocol
 from mcbench.prompts import word_text_embeddings
 
 

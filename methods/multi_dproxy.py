@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
 from mcbench.prompts import ProxyPrompt, word_text_embeddings
 
 ABLATIONS = ("none", "no_dynamic", "no_uconstraint", "no_cconstraint", "concat_fusion", "text_only", "visual_only")

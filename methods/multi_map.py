@@ -55,7 +55,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
 from mcbench.prompts import ProxyPrompt, proxy_prompt, word_text_embeddings
 
 PROXY_SPACES = ("token", "official")

@@ -43,7 +43,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
 from mcbench.methods.multi_map import alignment_loss  # Phase I: mean(1 − cos(x_i, t*_i)), shared with Multi-MaP
 from mcbench.prompts import ProxyPrompt, proxy_prompt, word_text_embeddings
 

@@ -47,7 +47,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
 from mcbench.prompts import word_text_embeddings
 
 SPACES = ("word_span", "image")

@@ -3,7 +3,7 @@ the papers report -> results/classic_fruit.{csv,md}. Offline: the data is inside
 
     .venv/bin/python scripts/classic_fruit.py [--seeds 0 1 2 3 4]
 
-Each (method, preprocessing, seed) runs through ``mcbench.run`` (the real runner: best-match scoring, rows with
+Each (method, preprocessing, seed) runs through ``mcbench.runner`` (the real runner: best-match scoring, rows with
 selection=best_match); the rows go to a temporary results file, the summary (mean ± std over seeds) to results/.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from hydra import compose, initialize_config_module
 
-from mcbench.run import run
+from mcbench.runner import run
 
 METHODS = ("nrkmeans", "enrc", "orthogonal_clustering", "orthogonal_subspaces", "kmeans_image")
 # What the papers report for these methods on Fruit. No paper found reports Nr-Kmeans or ENRC on ClustPy's

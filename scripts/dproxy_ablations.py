@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from mcbench.leaderboard import load_rows
+from mcbench.results.leaderboard import load_rows
 
 #: the paper's ablations in its order, with what each one changes (methods/multi_dproxy.py, resolve_ablation)
 ABLATIONS = {

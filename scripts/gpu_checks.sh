@@ -22,7 +22,7 @@ if [ -n "${WHEELS:-}" ]; then
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
   python3 -m pip install -q --no-index --no-deps --no-build-isolation -e .
   PY=python3
-  mcbench() { python3 -m mcbench.cli "$@"; }
+  mcbench() { python3 -m mcbench.commands.cli "$@"; }
 else
   bash scripts/setup.sh >/dev/null
   PY=.venv/bin/python

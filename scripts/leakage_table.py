@@ -15,8 +15,8 @@ import numpy as np
 from hydra import compose, initialize_config_module
 
 import mcbench.paths  # noqa: F401
-from mcbench.api import METHODS
-from mcbench.run import run_with_results
+from mcbench.contracts import METHODS
+from mcbench.runner import run_with_results
 
 OFFICIAL = list(METHODS.get("multi_map").official_leak_amplified_overrides)  # + per-class subsets of 20
 SETTINGS = [

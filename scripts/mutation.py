@@ -151,7 +151,7 @@ def serve(workdir: Path) -> None:
     os.chdir(workdir)
     sys.path.insert(0, str(workdir / "pkg"))
     # the framework (from the scratch copy), never the method files: each child imports those fresh, mutated
-    for module in ("mcbench.api", "mcbench.prompts", "mcbench.encoders", "mcbench.features", "mcbench.run",
+    for module in ("mcbench.contracts", "mcbench.prompts", "mcbench.encoders", "mcbench.features", "mcbench.runner",
                    "mcbench.data.base", "mcbench.metrics", "mcbench.words"):
         __import__(module)
     loaded = sorted(m for m in sys.modules if m.startswith("mcbench.methods."))

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcbench.gains import t_interval
-from mcbench.leaderboard import load_rows
+from mcbench.results.gains import t_interval
+from mcbench.results.leaderboard import load_rows
 
 LEVELS = ("easy", "medium", "hard", "noisy_medium", "noisy_hard")
 

@@ -1,4 +1,4 @@
-"""Run the real ``mcbench`` Hydra app in this process (``mcbench.cli.main(argv)``), as a subprocess would run it:
+"""Run the real ``mcbench`` Hydra app in this process (``mcbench.commands.cli.main(argv)``), as a subprocess would run it:
 in a given folder, with its own environment, its stdout/stderr captured and its exit status returned.
 
 A subprocess pays Python's, torch's and open_clip's imports on every call (seconds each); the app, its config,
@@ -35,7 +35,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 def run_cli(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> Completed:
     """``mcbench *args`` run in ``cwd`` with ``env`` added to the environment; returns its exit status and output."""
-    from mcbench import cli
+    from mcbench.commands import cli
 
     out, err = io.StringIO(), io.StringIO()
     saved_env = dict(os.environ)

@@ -13,7 +13,7 @@ os.environ.setdefault("WANDB_SILENT", "true")
 from mcbench.data.base import build_dataset  # noqa: E402
 from mcbench.encoders import PRETRAINED_DIR, create_encoder  # noqa: E402
 from mcbench.features import image_features  # noqa: E402
-from mcbench.run import build_task  # noqa: E402
+from mcbench.runner import build_task  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 HAS_TINY_CLIP = (PRETRAINED_DIR / "mcbench-tiny-clip.safetensors").is_file()

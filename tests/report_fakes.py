@@ -1,4 +1,4 @@
-"""Fabricated run folders for the report tests: the artifacts ``mcbench.run`` writes, without running a method.
+"""Fabricated run folders for the report tests: the artifacts ``mcbench.runner`` writes, without running a method.
 
 The images come from ``report_fake``, a dataset registered here that draws its n images in milliseconds
 (a class colour per ``color`` label, a stripe pattern per ``shape`` label), so a 10,000-image task is cheap.

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 from hydra import compose, initialize_config_module
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.data.base import build_dataset
-from mcbench.run import ConfigError, best_match, run
+from mcbench.runner import ConfigError, best_match, run
 
 CLASSIC = ("nrkmeans", "enrc", "orthogonal_clustering", "orthogonal_subspaces")
 
@@ -96,7 +96,7 @@ def test_enrc_few_epochs_on_fruit_features(tmp_path):
 @pytest.mark.slow
 def test_multirun_classic_beside_multi_dproxy_on_synth_fruit(tmp_path, monkeypatch):
     """``mcbench -m method=nrkmeans,multi_dproxy dataset=synth_fruit``: rows for both, in this process."""
-    from mcbench import cli
+    from mcbench.commands import cli
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MCBENCH_CACHE", str(tmp_path / "cache"))
@@ -121,7 +121,7 @@ def test_views_do_not_depend_on_the_image_order(name, make_task):
 
     import torch
 
-    from mcbench.api import ImageFeatures
+    from mcbench.contracts import ImageFeatures
 
     task, _ = make_task("synth_cards", "suits", n=80)
     perm = np.random.default_rng(0).permutation(task.n)

@@ -156,7 +156,7 @@ def test_wandb_run_has_the_nested_config_live_losses_metrics_group_and_tags(tmp_
 
 
 def test_importing_the_cli_imports_neither_torch_nor_open_clip():
-    code = "import sys, mcbench.cli; print(sorted(m for m in ('torch', 'open_clip', 'mcbench.api') if m in sys.modules))"
+    code = "import sys, mcbench.commands.cli; print(sorted(m for m in ('torch', 'open_clip', 'mcbench.contracts') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -164,7 +164,7 @@ def test_importing_the_cli_imports_neither_torch_nor_open_clip():
 def test_help_in_a_subprocess_loads_no_torch(tmp_path):
     """`mcbench --help` end to end: the real process, and what it imported (start-up time: benchmarks/)."""
     code = ("import sys, runpy; sys.argv = ['mcbench', '--help']\n"
-            "try:\n    runpy.run_module('mcbench.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            "try:\n    runpy.run_module('mcbench.commands.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
             "print('LOADED', 'torch' in sys.modules, 'open_clip' in sys.modules)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
                           env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
@@ -177,7 +177,7 @@ def test_bare_mcbench_runs_multi_dproxy_on_synth_cards_with_the_tiny_clip(tmp_pa
     """README command 1 as a real process: the default job, nothing overridden but where the results go (W&B
     offline)."""
     env = dict(os.environ, MCBENCH_CACHE=str(cache_dir), WANDB_MODE="offline")
-    proc = subprocess.run([sys.executable, "-m", "mcbench.cli", f"results_file={tmp_path}/runs.csv", "progress=false"],
+    proc = subprocess.run([sys.executable, "-m", "mcbench.commands.cli", f"results_file={tmp_path}/runs.csv", "progress=false"],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     rows = pd.read_csv(tmp_path / "runs.csv")

@@ -7,7 +7,8 @@ import hashlib
 
 import pytest
 
-from mcbench.data import calibrate, synthetic
+from mcbench.commands import calibrate
+from mcbench.data import synthetic
 
 # sha256 (first 16 hex digits) of generate(family, 12, seed=0) pixels, computed before the levels were
 # calibrated: the tiny CLIP was trained on "easy" images and its tests rely on them.

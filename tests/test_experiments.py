@@ -52,7 +52,7 @@ def test_reproduction_sweep_fails_fast_offline_naming_what_is_missing(tmp_path):
 
 
 def test_dry_run_prints_the_job_config(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "mcbench.cli", "experiment=reproduce_multi_map_cards_suits",
+    proc = subprocess.run([sys.executable, "-m", "mcbench.commands.cli", "experiment=reproduce_multi_map_cards_suits",
                            "--cfg", "job"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     assert "weight_decay: 1.0e-05" in proc.stdout and "name: vit_b32_openai" in proc.stdout
@@ -80,7 +80,7 @@ def test_oracle_like_word_lists_are_labelled_and_have_a_noisy_variant():
 
 
 def test_rows_say_whether_their_words_know_the_answer(tmp_path, cache_dir, tiny_clip):
-    from mcbench.run import run
+    from mcbench.runner import run
 
     common = ["method=zeroshot_gpt", "dataset=synth_fruit", "dataset.n=40", "aspect=color", "logger=none",
               "progress=false", f"paths.cache_dir={cache_dir}", f"results_file={tmp_path}/runs.csv"]
@@ -93,7 +93,7 @@ def test_rows_say_whether_their_words_know_the_answer(tmp_path, cache_dir, tiny_
 
 
 def test_crl_projection_follows_crls_20_kmeans_runs(make_task):
-    from mcbench.api import METHODS
+    from mcbench.contracts import METHODS
 
     task, _ = make_task("synth_cards", "suits", n=40)
     crl = METHODS.get("crl_projection")

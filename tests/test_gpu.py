@@ -9,11 +9,11 @@ import pytest
 import torch
 from sklearn.metrics import normalized_mutual_info_score
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.data.base import build_dataset
 from mcbench.encoders import create_encoder
 from mcbench.features import image_features
-from mcbench.run import build_task
+from mcbench.runner import build_task
 from test_cli import FAST, mcbench
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

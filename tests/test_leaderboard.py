@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcbench.leaderboard import build, main
-from mcbench.results import ResultStore
+from mcbench.commands.leaderboard import main
+from mcbench.results.leaderboard import build
+from mcbench.results.store import ResultStore
 
 
 def _row(method, aspect, seed, nmi, dataset="synth_cards", dataset_seed=10, level="easy", **extra):

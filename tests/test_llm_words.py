@@ -270,7 +270,7 @@ def test_declared_words_settings_and_config(server, tmp_path):
 
     with initialize_config_module("mcbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=["llm=openai", f"paths.cache_dir={tmp_path}"])
-    from mcbench.run import _params
+    from mcbench.runner import _params
 
     params = _params(cfg.llm)
     assert params["cache_dir"] == f"{tmp_path}/llm" and params["api_key_env"] == "OPENAI_API_KEY"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcbench.api import METHODS, FitResult
+from mcbench.contracts import METHODS, FitResult
 
 # fast settings per method, so the contract runs in seconds
 FAST = {"multi_map": {"epochs": 3, "batch_size": 40},

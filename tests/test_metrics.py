@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from mcbench.metrics import KMeansProtocol, clustering_accuracy, score, score_partitions
+from mcbench.metrics import clustering_accuracy, score, score_partitions
+from mcbench.protocol import KMeansProtocol
 
 
 def test_metrics_against_hand_computed_values():

@@ -12,7 +12,7 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.methods.multi_dproxy import (
     ABLATIONS,
     CrossAttention,

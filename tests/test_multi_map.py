@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.methods.multi_map import alignment_loss, constraint_loss
 from mcbench.prompts import word_text_embeddings
 
@@ -90,7 +90,7 @@ def test_rows_record_the_effective_alpha_beta_and_lr(tmp_path, cache_dir, tiny_c
     from hydra import compose, initialize_config_module
 
     import mcbench.paths  # noqa: F401
-    from mcbench.run import run
+    from mcbench.runner import run
 
     with initialize_config_module("mcbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=[

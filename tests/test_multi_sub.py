@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.methods.multi_sub import MultiSub, MultiSubConfig, alignment_loss, clustering_loss
 
 REPO = Path(__file__).resolve().parent.parent
@@ -139,7 +139,7 @@ def test_method_is_registered_as_a_paper_reimplementation():
 def test_official_overrides_compose_into_a_valid_config():
     from hydra import compose, initialize_config_module
 
-    from mcbench.run import prepare
+    from mcbench.runner import prepare
 
     with initialize_config_module("mcbench.conf", version_base="1.3"):
         cfg = compose("config", overrides=["method=multi_sub", *MultiSub.official_overrides])

@@ -14,7 +14,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.methods import multi_dproxy as dp
 from mcbench.methods.multi_map import MultiMaP, MultiMaPConfig
 from mcbench.methods.multi_sub import clustering_loss

@@ -32,7 +32,7 @@ METHOD = '''
 """A toy method: k-means on the image embeddings times a scale, with a made-up loss per epoch."""
 from dataclasses import dataclass
 
-from mcbench.api import ClusteringTask, FitResult, ProxyMethod, register_method
+from mcbench.contracts import ClusteringTask, FitResult, ProxyMethod, register_method
 
 
 @dataclass
@@ -76,7 +76,7 @@ def plugin_path(tmp_path_factory):
 def mcbench(cwd, plugin_path, *args):
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(plugin_path), os.environ.get("PYTHONPATH", "")]),
                MCBENCH_CACHE=str(cwd / "cache"), WANDB_MODE="offline")
-    return subprocess.run([sys.executable, "-m", "mcbench.cli", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mcbench.commands.cli", *args], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=600)
 
 

@@ -1,6 +1,6 @@
 import pytest
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.data.base import DATASETS
 from mcbench.encoders import ENCODERS
 from mcbench.registry import Registry, UnknownNameError
@@ -52,21 +52,23 @@ def test_unknown_method_names_the_plugin_entry_point_group():
     assert "entry-point" not in plain.unknown_message("x")
 
 
-def test_first_lookups_from_two_threads_both_wait_for_the_whole_load():
-    """A lazily loaded registry: a second thread's first lookup waits for the load the first thread started
+def test_first_lookups_from_two_threads_both_wait_for_the_whole_load(tmp_path, monkeypatch):
+    """A lazily loaded registry: a second thread's first lookup waits for the import the first thread started
     (it used to see a half-filled registry and answer 'Unknown method')."""
+    import sys
     import threading
-    import time
 
     from mcbench.registry import Registry
 
-    reg: Registry[int] = Registry("thing")
-
-    def load() -> None:
-        time.sleep(0.2)  # the load takes a while (module imports)
-        reg.register("late")(1)
-
-    reg._loader = load
+    reg: Registry[int] = Registry("thing", modules=("slow_registrant",))
+    (tmp_path / "slow_registrant.py").write_text(
+        "import time\nimport test_registry_target as t\ntime.sleep(0.2)  # a slow module import\n"
+        "t.REG.register('late')(1)\n")
+    target = type(sys)("test_registry_target")
+    target.REG = reg
+    monkeypatch.setitem(sys.modules, "test_registry_target", target)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "slow_registrant", raising=False)
     results, errors = [], []
 
     def lookup() -> None:
@@ -81,3 +83,19 @@ def test_first_lookups_from_two_threads_both_wait_for_the_whole_load():
     for t in threads:
         t.join()
     assert errors == [] and results == [1, 1, 1]
+
+
+def test_lazy_module_attr_entries_import_only_when_looked_up(tmp_path, monkeypatch):
+    """The one registration pattern's lazy form (entry points, ``add_lazy``): listed before import, imported on
+    the first lookup of that name."""
+    import sys
+
+    (tmp_path / "lazy_thing_mod.py").write_text("VALUE = 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "lazy_thing_mod", raising=False)
+    reg: Registry[int] = Registry("thing")
+    reg.add_lazy("answer", "lazy_thing_mod:VALUE")
+    assert "answer" in reg.names() and "lazy_thing_mod" not in sys.modules
+    assert reg.get("answer") == 42 and "lazy_thing_mod" in sys.modules
+    with pytest.raises(ValueError, match="registered twice"):
+        reg.add_lazy("answer", "lazy_thing_mod:OTHER")

@@ -26,13 +26,13 @@ import pytest
 import torch
 from PIL import Image
 
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.data.base import build_dataset
 from mcbench.data.folder import BadImageError, DatasetWarning
 from mcbench.data.images import MAX_DECODE_PIXELS, ImageReadError, check_image, load_rgb
 from mcbench.encoders import create_encoder
 from mcbench.features import _checksum, cache_path, feature_key, image_features
-from mcbench.results import CRC_COLUMN, ResultStore
+from mcbench.results.store import CRC_COLUMN, ResultStore
 
 from test_datasets_folder import write_layout
 
@@ -502,7 +502,7 @@ def job_cache(tmp_path_factory) -> Path:
 
 
 def compose_job(results: Path, cache: Path, *overrides: str):
-    """The CLI's config, composed in-process by Hydra's compose API (``mcbench.run.run`` takes it as the app does)."""
+    """The CLI's config, composed in-process by Hydra's compose API (``mcbench.runner.run`` takes it as the app does)."""
     from hydra import compose, initialize_config_module
 
     with initialize_config_module("mcbench.conf", version_base="1.3"):
@@ -532,8 +532,8 @@ def test_disk_full_is_one_error_and_leaves_no_half_row(tmp_path, job_cache):
     """The issue's reproduction: the results file on a 64 KiB tmpfs that fills up. The append's short write is
     undone and raised as one error (exit 2 through the CLI); the rows already there are intact; once space is
     freed the same task is written."""
-    from mcbench.results import ResultsWriteError
-    from mcbench.run import run
+    from mcbench.results.store import ResultsWriteError
+    from mcbench.runner import run
 
     disk = tmp_path / "disk"
     disk.mkdir()
@@ -567,7 +567,7 @@ def test_disk_full_is_one_error_and_leaves_no_half_row(tmp_path, job_cache):
 
 _FSIZE_CHILD = """
 import os, resource, signal, sys
-from mcbench.results import ResultStore, ResultsWriteError
+from mcbench.results.store import ResultStore, ResultsWriteError
 path = sys.argv[1]
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write then fails with EFBIG instead of killing the process
 limit = os.path.getsize(path) + 100
@@ -597,9 +597,9 @@ def test_a_row_cut_by_the_file_size_limit_is_undone(tmp_path):
 def test_force_three_times_keeps_history_and_every_reader_counts_one_row(tmp_path, job_cache):
     """force=true appends a newer copy (history); a rerun without force skips; the leaderboard and the resume
     check count one row per run_id, the newest."""
-    from mcbench.leaderboard import load_rows
-    from mcbench.results import latest_per_run
-    from mcbench.run import run
+    from mcbench.results.leaderboard import load_rows
+    from mcbench.results.store import latest_per_run
+    from mcbench.runner import run
 
     results = tmp_path / "runs.csv"
     for _ in range(3):
@@ -618,7 +618,7 @@ def test_two_jobs_of_one_task_at_once_write_it_once(tmp_path, job_cache, capsys)
     says so and returns the stored row."""
     import threading
 
-    from mcbench.run import run
+    from mcbench.runner import run
 
     results = tmp_path / "runs.csv"
     cfgs = [compose_job(results, job_cache, *ONE_TASK) for _ in range(2)]
@@ -663,8 +663,8 @@ def test_a_bad_results_path_is_one_error_before_any_work(tmp_path):
     """results_file pointing at a folder, in a read-only folder, or at a read-only file: one error naming the
     path and the fix, raised before the dataset is built (no cache written), where it was a traceback after the
     fit."""
-    from mcbench.results import ResultsPathError
-    from mcbench.run import run
+    from mcbench.results.store import ResultsPathError
+    from mcbench.runner import run
 
     cache = tmp_path / "cache"
     with pytest.raises(ResultsPathError, match=f"results_file={tmp_path} is a folder, not a file. Point results_file"):
@@ -687,7 +687,7 @@ def test_a_logger_failure_is_a_warning_and_the_row_is_kept(tmp_path, job_cache, 
     row is appended before either, each failure is one warning, and the job ends normally."""
     from omegaconf import open_dict
 
-    from mcbench.run import run
+    from mcbench.runner import run
 
     monkeypatch.setenv("WANDB_MODE", "online")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
@@ -710,7 +710,7 @@ def test_bad_subset_and_restart_settings_name_the_setting(tmp_path, job_cache):
     """data.per_class=0 used to run on every image (the setting left empty in the row); -1 said "negative
     dimensions are not allowed"; protocol.n_restarts=0 ended in an IndexError. Each is one error naming the
     setting, before any work; a subset larger than a class is named with the class."""
-    from mcbench.run import ConfigError, run
+    from mcbench.runner import ConfigError, run
 
     results = tmp_path / "runs.csv"
     for value in ("0", "-1"):

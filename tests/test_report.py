@@ -18,7 +18,7 @@ import pytest
 from cli_inprocess import Completed, run_cli
 from report_fakes import fabricate_run
 
-from mcbench import report
+from mcbench.commands import report
 
 FAST = ["encoder=tiny_clip_random", "logger=none", "protocol.n_restarts=2", "progress=false"]
 
@@ -302,7 +302,7 @@ def test_cluster_names_are_cut_between_names_never_inside_one():
 def test_report_command_as_a_real_process(tmp_path):
     """`mcbench-report` end to end in its own process: a fabricated run's page."""
     run = fabricate_run(tmp_path, n=60)
-    proc = subprocess.run([sys.executable, "-m", "mcbench.report", str(run)], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-m", "mcbench.commands.report", str(run)], capture_output=True, text=True,
                           timeout=600, env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
     assert proc.returncode == 0, proc.stderr
     assert (run / "report" / "index.html").is_file() and "report for" in proc.stdout

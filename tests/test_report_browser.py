@@ -20,7 +20,7 @@ import pytest
 from PIL import Image
 from report_fakes import fabricate_run
 
-from mcbench import report
+from mcbench.commands import report
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 pytestmark = pytest.mark.skipif(

@@ -4,7 +4,7 @@ import sys
 
 import pytest
 
-from mcbench.results import CRC_COLUMN, ResultStore, latest_per_run
+from mcbench.results.store import CRC_COLUMN, ResultStore, latest_per_run
 
 
 def _row(i, **extra):

@@ -5,8 +5,8 @@ import json
 import pytest
 from hydra import compose, initialize_config_module
 
-from mcbench.identity import image_set, tuned_on, used_for_tuning
-from mcbench.run import run
+from mcbench.results.identity import image_set, tuned_on, used_for_tuning
+from mcbench.runner import run
 
 
 def _cfg(tmp_path, cache_dir, *overrides):

@@ -11,9 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcbench import sanity
-from mcbench.api import METHODS
-from mcbench.leaderboard import sanity_markdown
+from mcbench.commands import sanity
+from mcbench.contracts import METHODS
+from mcbench.results.sanity_table import sanity_markdown
 
 SYNTHETIC = "synth_shapes,synth_cards,synth_fruit"
 

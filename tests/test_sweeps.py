@@ -16,7 +16,7 @@ import pytest
 from cli_inprocess import run_cli
 from wandb_offline import read_run
 
-from mcbench.results import ResultStore
+from mcbench.results.store import ResultStore
 
 FAST = ["encoder=tiny_clip_random", "dataset.n=40", "protocol.n_restarts=2", "progress=false"]
 
@@ -36,7 +36,7 @@ def sweep(tmp_path, *args, check=True, cache=None):
 def sweep_process(tmp_path, *args, check=True, cache=None, timeout=900):
     """``mcbench -m ...`` as a real process."""
     env = dict(os.environ, **_env(tmp_path, cache))
-    proc = subprocess.run([sys.executable, "-m", "mcbench.cli", "-m", f"results_file={tmp_path}/runs.csv", *args],
+    proc = subprocess.run([sys.executable, "-m", "mcbench.commands.cli", "-m", f"results_file={tmp_path}/runs.csv", *args],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(proc.stdout[-3000:] + proc.stderr[-3000:])
@@ -114,7 +114,7 @@ def test_failed_job_is_listed_at_the_end_and_writes_no_row(tmp_path, cache_dir):
 def test_killed_sweep_resumes_with_every_task_exactly_once(tmp_path, cache_dir):
     args = ["method=multi_map", "method.epochs=3", "dataset=synth_cards", "seed=0,1,2,3,4,5", "logger=none", *FAST]
     env = dict(os.environ, MCBENCH_CACHE=str(cache_dir))
-    proc = subprocess.Popen([sys.executable, "-m", "mcbench.cli", "-m", f"results_file={tmp_path}/runs.csv", *args],
+    proc = subprocess.Popen([sys.executable, "-m", "mcbench.commands.cli", "-m", f"results_file={tmp_path}/runs.csv", *args],
                             cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.time() + 600

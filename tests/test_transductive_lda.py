@@ -14,11 +14,11 @@ import torch
 from hydra import compose, initialize_config_module
 
 import mcbench.paths  # noqa: F401  (config resolver)
-from mcbench import sanity
-from mcbench.api import METHODS, ClusteringTask, ImageFeatures
+from mcbench.commands import sanity
+from mcbench.contracts import METHODS, ClusteringTask, ImageFeatures
 from mcbench.metrics import score_partitions
 from mcbench.prompts import word_text_embeddings
-from mcbench.run import run_with_results
+from mcbench.runner import run_with_results
 
 from mcbench.methods.transductive_lda import (  # noqa: E402
     TransductiveLDA, e_step, free_energy, gaussian_log_likelihood, keep_words, knn_affinity, m_step, sinkhorn,

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from mcbench import tune
+from mcbench.commands import tune
 
 SEARCH = {
     "budget": 2, "objective": "nmi", "seed": 0,

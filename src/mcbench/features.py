@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from mcbench.api import ImageFeatures
+from mcbench.contracts import ImageFeatures
 from mcbench.atomic import atomic_path
 from mcbench.data.base import MultiViewDataset
 from mcbench.encoders import ClipEncoder

@@ -1,4 +1,4 @@
-"""Metrics and the shared clustering protocol (Multi-MaP ``main_eval.py``; research notes §1.5, §6).
+"""Metrics (Multi-MaP ``main_eval.py``; research notes §1.5, §6); the clustering protocol is :mod:`mcbench.protocol`.
 
 * NMI: ``normalized_mutual_info_score`` with ``average_method="arithmetic"`` (the papers' sklearn default).
 * RI: the unadjusted ``rand_score`` the papers report; ARI, AMI and ACC (Hungarian matching) beside it.
@@ -8,11 +8,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 from sklearn.metrics import (
     adjusted_mutual_info_score,
     adjusted_rand_score,
@@ -21,25 +18,6 @@ from sklearn.metrics import (
 )
 
 METRICS = ("nmi", "ri", "ari", "ami", "acc")
-
-
-@dataclass(frozen=True)
-class KMeansProtocol:
-    """How a representation becomes partitions: ``n_restarts`` k-means fits with seeds 0..n-1."""
-
-    n_restarts: int = 10
-
-    def describe(self) -> str:
-        return f"kmeans++ x{self.n_restarts} (random_state 0..{self.n_restarts - 1}, n_init=1), mean"
-
-    def partitions(self, representation: np.ndarray, k: int) -> list[np.ndarray]:
-        x = np.asarray(representation, dtype=np.float64)
-        if len(x) < k:
-            raise ValueError(f"k={k} is larger than the number of images ({len(x)})")
-        return [
-            KMeans(n_clusters=k, random_state=seed, n_init=1).fit(x).labels_.astype(np.int64)
-            for seed in range(self.n_restarts)
-        ]
 
 
 def clustering_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

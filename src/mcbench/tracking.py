@@ -189,7 +189,7 @@ def log_sweep_table(sweep_dir: str | Path, rows: list[dict[str, Any]], failures:
     row of the sweep) and ``summary`` (method × dataset/aspect, mean ± std over seeds). Returns its run id."""
     import wandb
 
-    from mcbench.report_table import sweep_summary
+    from mcbench.results.sweep_table import sweep_summary
 
     columns = list(dict.fromkeys(k for r in rows for k in r))
     table = wandb.Table(columns=columns, data=[[_cell(r.get(c)) for c in columns] for r in rows], allow_mixed_types=True)

@@ -51,7 +51,8 @@ def read_words_file(path: Path) -> ReferenceWords:
 
 
 WordSource = Callable[[MultiViewDataset, Aspect], ReferenceWords]
-WORD_SOURCES: Registry[Callable[..., WordSource]] = Registry("word source (llm)")
+#: name -> factory(**params) -> WordSource; ``cached`` is defined here, ``openai`` in :mod:`mcbench.llm`
+WORD_SOURCES: Registry[Callable[..., WordSource]] = Registry("word source (llm)", modules=("mcbench.llm",))
 
 
 @WORD_SOURCES.register("cached")
@@ -74,8 +75,6 @@ def cached_source(**_: Any) -> WordSource:
 
     return words
 
-
-import mcbench.llm  # noqa: E402,F401  (registers llm=openai)
 
 
 WORD_MODES = ("superset", "exact", "noisy")

@@ -111,19 +111,14 @@ class MultiViewDataset:
         return h.hexdigest()[:16]
 
 
-def _load_dataset_modules() -> None:
-    import mcbench.data.synthetic  # noqa: F401  (registers synth_*)
-    import mcbench.data.clustpy_data  # noqa: F401  (registers clustpy_*: the data shipped inside ClustPy)
-
-    try:  # loaders for the papers' folders, added by the datasets issue
-        import mcbench.data.folder  # noqa: F401
-    except ModuleNotFoundError as exc:
-        if exc.name != "mcbench.data.folder":
-            raise
-
-
 #: name -> factory(**params, cache_dir=Path) -> MultiViewDataset
-DATASETS: Registry[Callable[..., MultiViewDataset]] = Registry("dataset", loader=_load_dataset_modules)
+#: the synthetic generators, ClustPy's shipped data, ``dataset=folder`` and the papers' folders (one data file
+#: each, ``datasets/<name>/dataset.json``), then other packages' through the ``mcbench.datasets`` entry-point group
+DATASETS: Registry[Callable[..., MultiViewDataset]] = Registry(
+    "dataset",
+    modules=("mcbench.data.synthetic", "mcbench.data.clustpy_data", "mcbench.data.folder", "mcbench.data.papers"),
+    entry_point_group="mcbench.datasets",
+)
 
 
 def build_dataset(name: str, **params: Any) -> MultiViewDataset:

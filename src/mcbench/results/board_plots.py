@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcbench.board_markdown import ORACLE_MARK, label, level_of, level_rank
+from mcbench.results.board_markdown import ORACLE_MARK, label, level_of, level_rank
 
 
 def _pyplot():

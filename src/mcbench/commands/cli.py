@@ -1,4 +1,4 @@
-"""The ``mcbench`` command: a thin Hydra entry point around ``mcbench.run.run``.
+"""The ``mcbench`` command: a thin Hydra entry point around ``mcbench.runner.run``.
 
 Start-up stays light: ``mcbench --help``, ``--cfg job``, ``--info`` and tab completion only compose the config;
 torch, open_clip and the methods are imported when a job runs (benchmarks/cli_startup.py measures it).
@@ -17,9 +17,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 import mcbench.paths  # noqa: F401  (registers the ${mcbench_datasets_dir:} resolver)
-from mcbench.callbacks import record_failure, record_rows
+from mcbench.results.sweep_files import record_failure, record_rows
 from mcbench.registry import UnknownNameError
-from mcbench.report_table import format_rows
+from mcbench.results.sweep_table import format_rows
 
 PLUGIN_GROUP = "mcbench.methods"  # the entry-point group of methods from other packages (README: Plugins)
 # groups a user picks, in the order the help page lists them (method_dataset is picked for them)
@@ -35,7 +35,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
 @hydra.main(version_base="1.3", config_path="pkg://mcbench.conf", config_name="config")
 def _app(cfg: DictConfig) -> None:
-    from mcbench.run import run
+    from mcbench.runner import run
 
     hc = HydraConfig.get()
     multirun = hc.mode == RunMode.MULTIRUN
@@ -103,7 +103,7 @@ def register_plugin_configs(argv: list[str]) -> str | None:
 
     from hydra.core.config_store import ConfigStore
 
-    from mcbench.api import METHODS  # imports the plugins: only when one is picked
+    from mcbench.contracts import METHODS  # imports the plugins: only when one is picked
 
     store = ConfigStore.instance()
     for name in picked:
@@ -159,7 +159,7 @@ def check_bare_keys(argv: list[str], cfg: DictConfig) -> str | None:
 
 def main(argv: list[str] | None = None) -> None:
     """``mcbench [hydra flags] [overrides]``; ``argv`` defaults to ``sys.argv[1:]``."""
-    from mcbench.overrides import check_grammar, check_overrides
+    from mcbench.commands.overrides import check_grammar, check_overrides
 
     from hydra._internal.utils import get_args_parser
 

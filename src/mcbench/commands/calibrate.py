@@ -1,6 +1,6 @@
-"""``python -m mcbench.data.calibrate``: how hard each synthetic family × level × aspect is, and the room it leaves.
+"""``python -m mcbench.commands.calibrate``: how hard each synthetic family × level × aspect is, and the room it leaves.
 
-Through the ordinary pipeline (Hydra config, ``mcbench.run``) on the shipped tiny CLIP, once per dataset
+Through the ordinary pipeline (Hydra config, ``mcbench.runner``) on the shipped tiny CLIP, once per dataset
 generator seed, it runs two controls and reads three numbers per aspect:
 
 * **zero-shot accuracy** — ``zeroshot_label`` (CLIP argmax over the aspect's prompt filled with each true
@@ -34,7 +34,7 @@ from hydra import compose, initialize_config_module
 import mcbench.paths  # noqa: F401  (config resolver)
 from mcbench.atomic import write_text_atomic
 from mcbench.data.synthetic import DIFFICULTIES, FAMILIES
-from mcbench.run import prepare, run_with_results
+from mcbench.runner import prepare, run_with_results
 
 #: The target band of zero-shot accuracy per level (docs/difficulty.md); the echo levels also need a probe
 #: accuracy >= PROBE_TARGET. The noisy levels have the medium/hard zero-shot bands and no probe target.
@@ -162,7 +162,7 @@ def to_markdown(summary: pd.DataFrame, command: str, seconds: float | None = Non
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m mcbench.data.calibrate", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m mcbench.commands.calibrate", description=__doc__.splitlines()[0])
     p.add_argument("--families", default=",".join(FAMILIES))
     p.add_argument("--difficulties", default=",".join(DIFFICULTIES))
     p.add_argument("--seeds", default=TEST_SEEDS, help="dataset generator seeds (default: the test seeds)")
@@ -188,7 +188,7 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "difficulty_calibration.csv", df.to_csv(index=False, float_format="%.4f"))
-    command = " ".join(["python -m mcbench.data.calibrate", *(argv if argv is not None else sys.argv[1:])])
+    command = " ".join(["python -m mcbench.commands.calibrate", *(argv if argv is not None else sys.argv[1:])])
     write_text_atomic(out / "difficulty_calibration.md",
                       to_markdown(summary, command.strip(), time.perf_counter() - start))
     print(summary.drop(columns=["kmeans_nmi_all"], errors="ignore").to_string(index=False))

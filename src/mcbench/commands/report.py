@@ -45,7 +45,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 @dataclass
 class TaskArtifacts:
-    """One task folder written by ``mcbench.run._save_artifacts``."""
+    """One task folder written by ``mcbench.runner._save_artifacts``."""
 
     path: Path
     row: dict[str, Any]
@@ -905,8 +905,8 @@ def render_run(run_dir: str | Path, out_dir: str | Path | None = None, opts: Opt
 
 def sweep_leaderboard_html(rows: list[dict[str, Any]]) -> str:
     """The leaderboard of these rows (``leaderboard.aggregate`` + ``to_markdown``), as HTML."""
-    from mcbench.leaderboard import aggregate, load_rows, to_markdown
-    from mcbench.results import ResultStore
+    from mcbench.results.leaderboard import aggregate, load_rows, to_markdown
+    from mcbench.results.store import ResultStore
 
     if not rows:
         return '<p class="meta">No result rows in this sweep.</p>'
@@ -977,7 +977,7 @@ def side_by_side_html(all_tasks: list[tuple[str, TaskArtifacts]], out_dir: Path)
 
 def render_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, opts: Options | None = None) -> Path:
     """Per-job pages under ``<out_dir>/job-<num>/`` and the sweep page ``<out_dir>/index.html``."""
-    from mcbench.callbacks import read_failures
+    from mcbench.results.sweep_files import read_failures
 
     sweep_dir = Path(sweep_dir)
     out_dir = Path(out_dir) if out_dir else sweep_dir / "report"

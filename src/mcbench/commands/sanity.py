@@ -48,12 +48,12 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 from sklearn.mixture import GaussianMixture
 
 import mcbench.paths  # noqa: F401  (config resolver)
-from mcbench.api import METHODS
+from mcbench.contracts import METHODS
 from mcbench.atomic import write_text_atomic
-from mcbench.identity import git_commit
-from mcbench.run import ConfigError, prepare, run_with_results
+from mcbench.results.identity import git_commit
+from mcbench.results.sanity_table import CHECKS, summarize
+from mcbench.runner import ConfigError, prepare, run_with_results
 
-CHECKS = ("random_encoder", "order_invariance", "interest_swap")
 #: ``official``: a method's ``official_overrides``; ``official_leak_amplified``: its
 #: ``official_leak_amplified_overrides`` (Multi-MaP: the official run on per-class subsets of the batch size)
 VARIANTS = ("defaults", "official", "official_leak_amplified")
@@ -240,15 +240,6 @@ def check_dataset(variant: Variant, dataset: str, overrides: list[str], toleranc
                                      row["nmi"] - worst >= swap_margin,
                                      {"nmi_named": round(row["nmi"], 4), "nmi_other": others}, applies=not blind))
     return verdicts
-
-
-def summarize(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """One line per (method, variant, check): passed on every dataset and aspect? Checks that do not apply
-    (``applies`` false: the interest swap of an aspect-blind control) are left out."""
-    if "applies" in verdicts:
-        verdicts = verdicts[verdicts["applies"].astype(bool)]
-    return (verdicts.groupby(["method", "variant", "check"])["passed"].agg(["all", "count"])
-            .rename(columns={"all": "passed", "count": "cases"}).reset_index())
 
 
 def to_markdown(verdicts: pd.DataFrame, command: str, note: str = "") -> str:

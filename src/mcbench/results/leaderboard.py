@@ -1,18 +1,18 @@
-"""``mcbench-leaderboard``: result rows → leaderboard CSV/markdown and plots (derived, never edited).
+"""The leaderboard: result rows → leaderboard CSV/markdown and plots (derived, never edited; the command is
+``mcbench-leaderboard``, :mod:`mcbench.commands.leaderboard`).
 
 Rows are read once per ``run_id`` (the newest copy, ``results.latest_per_run``) and grouped by (method
 variant, dataset, dataset settings, aspect, encoder, words source, selection, tuned-on-these-images); each group
 gets mean ± std over its runs (image sets × method seeds) of every metric, its run count and the ceiling (the
 probe's score, a reference). A method's variant label shows the hyperparameters that vary between its rows (a
 sweep ``method.alpha=0.1,0.3`` gives two lines). Gains over the baselines and the share of headroom captured
-are paired by image set and seed (``mcbench.gains``); the Markdown is written by ``mcbench.board_markdown``,
-the figures by ``mcbench.board_plots``. The papers' published numbers (``results/reported.csv``) sit in
+are paired by image set and seed (``mcbench.results.gains``); the Markdown is written by ``mcbench.results.board_markdown``,
+the figures by ``mcbench.results.board_plots``. The papers' published numbers (``results/reported.csv``) sit in
 columns of their own, never mixed with ours.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -20,13 +20,14 @@ import numpy as np
 import pandas as pd
 
 from mcbench.atomic import write_text_atomic
-from mcbench.board_markdown import (  # noqa: F401  (re-exported: report.py, tests)
-    ORACLE_WORDS, gains_markdown, headroom_markdown, sanity_markdown, to_markdown,
+from mcbench.results.board_markdown import (  # noqa: F401  (re-exported: report.py, tests)
+    ORACLE_WORDS, gains_markdown, headroom_markdown, to_markdown,
 )
-from mcbench.board_plots import plot_bars, plot_levels
-from mcbench.gains import gains
-from mcbench.identity import image_set, used_for_tuning
-from mcbench.results import ResultStore, latest_per_run
+from mcbench.results.sanity_table import sanity_markdown
+from mcbench.results.board_plots import plot_bars, plot_levels
+from mcbench.results.gains import gains
+from mcbench.results.identity import image_set, used_for_tuning
+from mcbench.results.store import ResultStore, latest_per_run
 
 METRICS = ("nmi", "ri", "ari", "ami", "acc")
 DEFAULT_METRICS = ("nmi", "ri")
@@ -170,40 +171,3 @@ def build(results: str | Path, out_dir: str | Path, dataset: str | None = None, 
         plot_bars(board, out_dir / "plots", metrics[0])
         plot_levels(board, out_dir / "plots", metrics[0])
     return board
-
-
-def _metrics(text: str) -> tuple[str, ...]:
-    chosen = tuple(m.strip().lower() for m in text.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in METRICS]
-    if unknown or not chosen:
-        raise argparse.ArgumentTypeError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(METRICS)}, comma-separated (e.g. --metric nmi,ri)")
-    return chosen
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="mcbench-leaderboard", description=__doc__.splitlines()[0])
-    parser.add_argument("--results", default="results/runs.csv",
-                        help="result rows (default: results/runs.csv, your own runs; the committed synthetic "
-                             "suite's are results/synthetic/runs.csv)")
-    parser.add_argument("--out", default="results", help="folder for leaderboard.csv/.md, gains.csv and plots/")
-    parser.add_argument("--dataset", help="comma-separated dataset names to keep")
-    parser.add_argument("--method", help="comma-separated method names to keep")
-    parser.add_argument("--encoder", help="comma-separated encoder names to keep")
-    parser.add_argument("--metric", type=_metrics, default=DEFAULT_METRICS,
-                        help=f"comma-separated metrics shown in the Markdown, first one plotted "
-                             f"(default: nmi,ri; choices: {', '.join(METRICS)})")
-    parser.add_argument("--reference-dir", help="folder with reported.csv (the papers' numbers) and sanity.csv "
-                                                "(sanity verdicts); default: the --out folder")
-    parser.add_argument("--no-plots", action="store_true")
-    args = parser.parse_args(argv)
-    if not Path(args.results).is_file():
-        parser.error(f"no results file at {args.results}: run `mcbench` first or pass --results PATH")
-    board = build(args.results, args.out, args.dataset, args.method, args.encoder, plots=not args.no_plots,
-                  metrics=args.metric, reference_dir=args.reference_dir)
-    print(f"{len(board)} leaderboard rows → {args.out}/leaderboard.csv, {args.out}/leaderboard.md"
-          + ("" if args.no_plots else f", {args.out}/plots/"))
-
-
-if __name__ == "__main__":
-    main()

@@ -8,18 +8,16 @@ sees labels or the data's label order; the runner keeps both for the evaluator a
 from __future__ import annotations
 
 import dataclasses
-import importlib
-import pkgutil
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
-
-from mcbench.metrics import KMeansProtocol
+from mcbench.progress import epoch_bar
+from mcbench.protocol import KMeansProtocol
 from mcbench.registry import Registry
+from mcbench.validation import check_params
 
 if TYPE_CHECKING:
     from mcbench.encoders import ClipEncoder
@@ -68,11 +66,10 @@ class ClusteringTask:
         if self.on_epoch is not None:
             self.on_epoch(dict(terms))
 
-    def progress(self, total: int, method: str) -> tqdm:
-        """A progress bar over a training's ``total`` epochs (on stderr, cleared when done; off unless the run
-        asked for progress). Methods ``update()`` it once per epoch."""
-        return tqdm(total=total, desc=f"{method} {self.dataset}/{self.aspect} seed={self.seed}", unit="epoch",
-                    leave=False, disable=not self.show_progress, dynamic_ncols=True)
+    def progress(self, total: int, method: str) -> Any:
+        """A progress bar over a training's ``total`` epochs (off unless the run asked for progress). Methods
+        ``update()`` it once per epoch."""
+        return epoch_bar(total, f"{method} {self.dataset}/{self.aspect} seed={self.seed}", self.show_progress)
 
     @property
     def n(self) -> int:
@@ -149,15 +146,7 @@ class ProxyMethod(ABC):
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> "ProxyMethod":
         """Build from a config mapping; an unknown or mistyped key is one clear error."""
-        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
-        unknown = sorted(set(params) - set(fields))
-        if unknown:
-            raise ValueError(
-                f"Unknown setting(s) {', '.join('method.' + u for u in unknown)} for method '{cls.name}'. "
-                f"Valid settings: {', '.join(sorted(fields))}"
-            )
-        for key, value in params.items():
-            _check_type(cls.name, key, value, fields[key].default)
+        check_params("method", cls.name, cls.Config, params)
         return cls(cls.Config(**params))
 
     def hparams(self) -> dict[str, Any]:
@@ -168,43 +157,9 @@ class ProxyMethod(ABC):
         """Cluster the task's images by the named aspect."""
 
 
-def _check_type(method: str, key: str, value: Any, default: Any) -> None:
-    if default is None or value is None or default is dataclasses.MISSING:
-        return
-    expected: tuple[type, ...]
-    if isinstance(default, bool):
-        expected = (bool,)
-    elif isinstance(default, int):
-        expected = (int,)
-    elif isinstance(default, float):
-        expected = (int, float)
-    elif isinstance(default, str):
-        expected = (str,)
-    else:
-        return
-    if isinstance(value, bool) and bool not in expected:
-        ok = False
-    else:
-        ok = isinstance(value, expected)
-    if not ok:
-        raise ValueError(
-            f"method.{key}={value!r} has the wrong type for method '{method}': expected "
-            f"{expected[-1].__name__} (default {default!r})"
-        )
-
-
-def _load_methods() -> None:
-    import mcbench.methods as package
-
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
-    from importlib.metadata import entry_points
-
-    for ep in entry_points(group="mcbench.methods"):  # outside plugins
-        ep.load()
-
-
-METHODS: Registry[type[ProxyMethod]] = Registry("method", loader=_load_methods, entry_point_group="mcbench.methods")
+#: every method: the modules of ``mcbench.methods`` (the top-level ``methods/`` folder), then other packages' through
+#: the ``mcbench.methods`` entry-point group
+METHODS: Registry[type[ProxyMethod]] = Registry("method", modules=("mcbench.methods.*",), entry_point_group="mcbench.methods")
 
 
 def register_method(name: str):

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mcbench.gains import BASELINES, HEADROOM_BASELINE, MIN_IMAGE_SETS
+from mcbench.results.gains import BASELINES, HEADROOM_BASELINE, MIN_IMAGE_SETS
 
 ORACLE_WORDS = "class_names"
 LEVELS = ("easy", "medium", "hard")  # in this order; other levels (e.g. the noise-based ones) follow, by name
@@ -224,30 +224,3 @@ def headroom_markdown(table: pd.DataFrame) -> str:
                          f"{first['headroom']:+.4f} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def sanity_markdown(folder: Path, link_from: Path | None = None) -> str:
-    """Per method and settings: did the sanity suite pass (``folder/sanity.csv``; evidence in sanity.md, linked
-    relative to ``link_from``, the folder of the Markdown that shows it, by default ``folder``)?"""
-    import os
-
-    path = Path(folder) / "sanity.csv"
-    if not path.is_file():
-        return ""
-    link = Path(os.path.relpath(Path(folder) / "sanity.md", link_from or folder)).as_posix()
-    from mcbench.sanity import CHECKS, summarize
-
-    verdicts = pd.read_csv(path)
-    summary = summarize(verdicts)
-    blind = set()
-    if "applies" in verdicts:  # checks that do not apply (the interest swap of an aspect-blind control)
-        off = verdicts[~verdicts["applies"].astype(bool)]
-        blind = set(zip(off["method"], off["variant"], off["check"]))
-    lines = ["## Sanity checks", "", f"Evidence: [sanity.md]({link}) (`mcbench-sanity`). A method above the "
-             "random-encoder band is flagged as leaking.", "",
-             "| method | settings | " + " | ".join(CHECKS) + " |", "|---|---|" + "---|" * len(CHECKS)]
-    for (method, variant), part in summary.groupby(["method", "variant"]):
-        marks = {r["check"]: "pass" if r["passed"] else "**FAIL**" for _, r in part.iterrows()}
-        marks.update({c: "n/a" for m, v, c in blind if (m, v) == (method, variant) and c not in marks})
-        lines.append(f"| {method} | {variant} | " + " | ".join(marks.get(c, "–") for c in CHECKS) + " |")
-    return "\n".join(lines) + "\n"

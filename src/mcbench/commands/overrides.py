@@ -17,7 +17,7 @@ def _choices(argv: list[str], group: str, default: str) -> list[str]:
 
 
 def _method_keys(name: str) -> set[str]:
-    from mcbench.api import METHODS  # imported here: `mcbench --help` needs no torch
+    from mcbench.contracts import METHODS  # imported here: `mcbench --help` needs no torch
 
     return {f.name for f in dataclasses.fields(METHODS.get(name).Config)} | {"name"}
 

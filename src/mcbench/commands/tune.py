@@ -57,7 +57,7 @@ def method_defaults(method: str) -> dict[str, Any]:
     runs with)."""
     import dataclasses
 
-    from mcbench.api import METHODS
+    from mcbench.contracts import METHODS
 
     fields = {f.name: f.default for f in dataclasses.fields(METHODS.get(method).Config)}
     with open(conf_dir() / "method" / f"{method}.yaml") as f:
@@ -92,7 +92,7 @@ def dev_runs(method: str, config: dict[str, Any], search: dict[str, Any], result
     from hydra import compose, initialize_config_module
 
     import mcbench.paths  # noqa: F401  (the ${mcbench_datasets_dir:} resolver)
-    from mcbench.run import run
+    from mcbench.runner import run
 
     dev = search["dev"]
     rows = []

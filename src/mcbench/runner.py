@@ -21,18 +21,19 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 import mcbench
-from mcbench.api import METHODS, ClusteringTask, FitResult, ImageFeatures, ProxyMethod
+from mcbench.contracts import METHODS, ClusteringTask, FitResult, ImageFeatures, ProxyMethod
 from mcbench.data.base import MultiViewDataset, build_dataset
 from mcbench.devices import describe, resolve_device, set_cpu_threads
 from mcbench.encoders import ENCODERS, ClipEncoder, create_encoder
 from mcbench.features import image_features
 from mcbench.ceiling_cache import ceiling_scores
-from mcbench.identity import git_commit, stable_hash, tuned_on
-from mcbench.metrics import KMeansProtocol, score_partitions
+from mcbench.results.identity import git_commit, stable_hash, tuned_on
+from mcbench.metrics import score_partitions
+from mcbench.protocol import KMeansProtocol
 from mcbench.naming import collisions, name_clusters, summary
 from mcbench.parent_watch import stop_with_parent
 from mcbench.prompts import word_text_embeddings
-from mcbench.results import ResultStore, latest_per_run
+from mcbench.results.store import ResultStore, latest_per_run
 from mcbench.tracking import GuardedTracker, build_tracker
 from mcbench.words import WORD_MODES, WORD_SOURCES, ReferenceWords, apply_mode
 
@@ -172,7 +173,9 @@ def build_task(dataset: MultiViewDataset, aspect: str, features: ImageFeatures, 
     return task, perm
 
 
-def _words(job: Job, aspect: str) -> ReferenceWords:
+def reference_words(job: Job, aspect: str) -> ReferenceWords:
+    """The reference words of one aspect for this job: the class names for an oracle control, else the configured
+    word source's list after the ``words`` mode (noisy, truncated, ...); fewer than k words is a ConfigError."""
     aspect_obj = job.dataset.aspects[aspect]
     if job.method.uses_class_names:
         return ReferenceWords(aspect_obj.classes, "class_names", {"oracle": True})
@@ -229,7 +232,7 @@ def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[
     tracker = build_tracker(cfg.logger.name, group=cfg.get("sweep_id") or None, **_params(cfg.logger))
     tracker = GuardedTracker(tracker, cfg.logger.name)  # a logger failure is a warning, never a lost row
     rows = []
-    words_of = {aspect: _words(job, aspect) for aspect in job.aspects}  # every word list checked before any work
+    words_of = {aspect: reference_words(job, aspect) for aspect in job.aspects}  # every word list checked before any work
     for aspect in job.aspects:
         words = words_of[aspect]
         if features is None and not job.dataset.has_images:  # a feature dataset: its features, no encoder
