@@ -21,7 +21,7 @@ from PIL import Image
 
 from mcbench.data.base import DATASETS, build_dataset
 from mcbench.data.folder import IMAGE_EXTENSIONS, BadImageError, DatasetLayoutError, DatasetWarning, Expect
-from mcbench.data.papers import PAPER_DATASETS, cmuface_from_uci, load_paper_dataset
+from mcbench.data.papers import PAPER_DATASETS, load_paper_dataset
 from mcbench.data.synthetic import generate
 from mcbench.words import WORD_SOURCES
 
@@ -359,9 +359,23 @@ def test_paper_loader_passes_with_fixture_sized_counts_and_an_aspect_alias(tmp_p
             load_paper_dataset(wrong, root)
 
 
-def test_cmuface_from_the_uci_layout(tmp_path):
-    from mcbench.data.papers import CMU_EXPRESSIONS, CMU_EYES, CMU_POSES
+REPO = Path(__file__).resolve().parent.parent
 
+
+def load_script(name: str):
+    """A module of ``scripts/`` (not a package), imported from its file."""
+    import importlib.util
+
+    path = REPO / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"scripts_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_cmuface_from_the_uci_layout(tmp_path):
+    convert = load_script("convert_cmuface")  # the converter is a script: the library keeps none
+    CMU_EXPRESSIONS, CMU_EYES, CMU_POSES = convert.CMU_EXPRESSIONS, convert.CMU_EYES, convert.CMU_POSES
     src = tmp_path / "faces_4"
     users = [f"user{u:02d}" for u in range(20)]
     img = Image.fromarray(np.arange(30 * 32, dtype=np.uint8).reshape(30, 32) % 251)
@@ -374,13 +388,19 @@ def test_cmuface_from_the_uci_layout(tmp_path):
             img.save(src / user / f"{stem}_2.pgm")  # another scale: skipped
     (src / users[0] / f"{users[0]}_up_sad_open_4.bad").write_bytes(b"glitch")  # UCI's broken files: skipped
     dst = tmp_path / "cmuface" / "images"
-    assert cmuface_from_uci(src, dst) == 40
+    assert convert.cmuface_from_uci(src, dst) == 40
     with pytest.warns(DatasetWarning, match="40 distinct images, expected 640 or 624"):
         ds = build_dataset("cmuface", root=str(dst))
     assert {a: asp.k for a, asp in ds.aspects.items()} == {"identity": 20, "emotion": 4, "glass": 2, "pose": 4}
     assert ds.aspects["glass"].classes == ("open", "sunglasses") and len(ds) == 40
     words = WORD_SOURCES.get("cached")()(ds, ds.aspects["identity"])
     assert len(words.words) >= 20 and words.provenance["paper_words"] == [str(i) for i in range(1, 11)]
+    subprocess.run([sys.executable, str(REPO / "scripts" / "convert_cmuface.py"), str(src), str(tmp_path / "again"),
+                    "--link"], check=True, capture_output=True)  # the command the card gives
+    assert sorted(p.name for p in (tmp_path / "again" / "glass").iterdir()) == ["open", "sunglasses"]
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "convert_cmuface.py"), str(tmp_path / "nope"), "x"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "faces_4.tar.gz" in proc.stderr
 
 
 # ------------------------------------------------------------------------------------------------ the CLI

@@ -1,14 +1,24 @@
-"""The papers' real datasets: Fruit, Fruit360, Cards, CMUface, Flowers, Stanford Cars and CIFAR-10-MC.
+"""The papers' real datasets (Fruit, Fruit360, Cards, CMUface, Flowers, Stanford Cars, CIFAR-10-MC...), read
+from their data files: every ``datasets/<name>/dataset.json`` whose ``kind`` is ``"paper_folder"`` becomes the
+dataset ``<name>``. Adding one is a folder ``datasets/<name>/`` (the card ``README.md``, ``dataset.json`` and
+``words/<aspect>.json``) and a config ``conf/dataset/<name>.yaml``; no Python changes (docs/datasets.md).
 
-Each is a folder in the authors' layout ``<root>/<aspect>/<class>/<image>`` (read by
-:mod:`mcbench.data.folder`), checked against what is known about it. Facts come in two tiers (see each
-``datasets/<name>/README.md`` and the research notes):
+Each dataset is a folder in the authors' layout ``<root>/<aspect>/<class>/<image>`` (read by
+:mod:`mcbench.data.folder`), checked against what is known about it. Facts come in two tiers (see each card and
+the research notes):
 
 * ``expected``: primary facts (the authors' code, a public file listing, or the definition of the labels,
   e.g. 13 ranks and 4 suits). A mismatch fails the build under ``verify=strict`` (default), is a warning under
   ``verify=warn``, and is skipped under ``verify=off``.
 * ``reported``: second-hand numbers (third-party summaries, tables of later papers). A mismatch is only a
   warning, because those numbers are themselves unverified.
+
+``dataset.json`` holds: ``kind``, ``name`` (the folder's name), ``title``, ``object`` (what the images show, for
+the LLM question), ``licence``, ``urls`` (name -> URL), ``get`` (how to obtain the data, one sentence; ``{name}``
+stands for ``urls[name]``), ``aspects`` (each ``name``, ``prompt`` with one ``*``, optional ``folders``: the
+folder names accepted for it, the first that exists is read, and ``concept``), ``expected`` and ``reported``
+(each optional: ``n``, a number or a list of accepted numbers, and per aspect ``k``, ``n_images``, ``counts``,
+``classes``; see :class:`mcbench.data.folder_checks.Expect`).
 
 The prompt templates are the papers' own where their code has them ("Card with suits of *"), else of the form
 "{Object} with a {concept} of *". Reference words come from ``datasets/<name>/words/<aspect>.json``
@@ -17,31 +27,23 @@ The prompt templates are the papers' own where their code has them ("Card with s
 
 from __future__ import annotations
 
-import argparse
+import json
 import os
-import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from mcbench.data.base import DATASETS, Aspect
-from mcbench.data.folder import (
-    LAYOUT,
-    DatasetLayoutError,
-    DatasetWarning,
-    Expect,
-    FolderDataset,
-    build_from_scans,
-    check_modes,
-    child_dirs,
-    scan_aspect,
-)
+from mcbench.data.folder_build import FolderDataset, build_from_scans
+from mcbench.data.folder_checks import Expect, FolderOptions, with_folder_options
+from mcbench.data.folder_scan import DatasetLayoutError, DatasetWarning, child_dirs, scan_aspect
+from mcbench.registry import Registry
 
-AUGDMC_ZIP = "https://faculty.washington.edu/juhuah/images/AugDMC_datasets.zip"
-CIFAR10_MC_ZIP = "https://faculty.washington.edu/juhuah/images/cifar10_mc.zip"
-ESMC_REPO = "https://github.com/JCSTARS/Embedding-Selective-Multiple-Clustering"
-UCI_FACES = "http://archive.ics.uci.edu/ml/machine-learning-databases/faces-mld/faces_4.tar.gz"
+#: The data file of a dataset, beside its card.
+DATA_FILE = "dataset.json"
+#: The ``kind`` of a data file this module reads: a folder dataset of a paper.
+KIND = "paper_folder"
 
 
 @dataclass(frozen=True)
@@ -68,144 +70,142 @@ class PaperDataset:
     get: str  # how to obtain the data, one sentence
     expected: Expect = field(default_factory=Expect)
     reported: Expect = field(default_factory=Expect)
+    licence: str = ""
+    urls: Mapping[str, str] = field(default_factory=dict)
+    home: Path | None = None  # the folder of the card and the data file (default: datasets/<name>)
 
     @property
     def aspect_names(self) -> tuple[str, ...]:
         return tuple(a.name for a in self.aspects)
 
 
-def _augdmc(folder: str, aspects: str) -> str:
-    return (
-        f"download {AUGDMC_ZIP} (the AugDMC authors' Fruit, Fruit360 and Cards, linked from the AugDMC and Multi-MaP "
-        f"READMEs), extract it and move the {folder} folder's {aspects} folders there"
+# ------------------------------------------------------------------------------------------- the data files
+
+_KEYS = ("kind", "name", "title", "object", "licence", "urls", "get", "aspects", "expected", "reported")
+_REQUIRED = ("kind", "name", "title", "object", "get", "aspects")
+_ASPECT_KEYS = ("name", "prompt", "folders", "concept")
+_EXPECT_KEYS = ("n", "k", "n_images", "counts", "classes")
+
+
+def _keys(data: Any, valid: tuple[str, ...], required: tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a JSON object with the keys: {', '.join(valid)}")
+    unknown = [k for k in data if k not in valid]
+    missing = [k for k in required if k not in data]
+    if unknown or missing:
+        what = "; ".join(x for x in (unknown and f"unknown key(s) {', '.join(map(str, unknown))}",
+                                     missing and f"missing key(s) {', '.join(missing)}") if x)
+        raise ValueError(f"{where}: {what}; valid keys: {', '.join(valid)}")
+    return data
+
+
+def _strings(value: Any, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{where} must be a list of names")
+    return tuple(value)
+
+
+def _per_aspect(value: Any, aspects: tuple[str, ...], where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must map aspect names to values")
+    unknown = [a for a in value if a not in aspects]
+    if unknown:
+        raise ValueError(f"{where} names unknown aspect(s) {', '.join(unknown)}; the aspects: {', '.join(aspects)}")
+    return value
+
+
+def _count(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where} must be a whole number, got {value!r}")
+    return value
+
+
+def _expect(data: Any, aspects: tuple[str, ...], where: str) -> Expect:
+    data = _keys(data, _EXPECT_KEYS, (), where)
+    n = data.get("n")
+    if isinstance(n, list):
+        n = tuple(_count(v, f"{where}.n") for v in n)
+    elif n is not None:
+        n = _count(n, f"{where}.n")
+    return Expect(
+        n=n,
+        k={a: _count(v, f"{where}.k.{a}") for a, v in _per_aspect(data.get("k", {}), aspects, f"{where}.k").items()},
+        n_images={a: _count(v, f"{where}.n_images.{a}")
+                  for a, v in _per_aspect(data.get("n_images", {}), aspects, f"{where}.n_images").items()},
+        counts={a: {c: _count(v, f"{where}.counts.{a}.{c}") for c, v in _mapping(counts, f"{where}.counts.{a}").items()}
+                for a, counts in _per_aspect(data.get("counts", {}), aspects, f"{where}.counts").items()},
+        classes={a: _strings(v, f"{where}.classes.{a}")
+                 for a, v in _per_aspect(data.get("classes", {}), aspects, f"{where}.classes").items()},
     )
 
 
-PAPER_DATASETS: dict[str, PaperDataset] = {
-    spec.name: spec
-    for spec in (
-        PaperDataset(
-            name="fruit",
-            title="Fruit (Hu et al.; the AugDMC authors' image version)",
-            object="fruit",
-            aspects=(
-                AspectSpec("species", "Fruit with a species of *"),
-                AspectSpec("color", "Fruit with a color of *"),
-            ),
-            get=_augdmc("fruit", "species/ and color/"),
-            expected=Expect(n=105, k={"species": 3, "color": 3}),
-            reported=Expect(
-                classes={"species": ("apples", "bananas", "grapes"), "color": ("green", "red", "yellow")}
-            ),
-        ),
-        PaperDataset(
-            name="fruit360",
-            title="Fruit360 (a relabelled subset of Fruits-360, by the AugDMC authors)",
-            object="fruit",
-            aspects=(
-                AspectSpec("species", "Fruit with a species of *"),
-                AspectSpec("color", "Fruit with a color of *"),
-            ),
-            get=_augdmc("fruit360", "species/ and color/"),
-            reported=Expect(n=4856, k={"species": 4, "color": 4}),
-        ),
-        PaperDataset(
-            name="cards",
-            title="Cards (playing cards relabelled by rank and suit, by the AugDMC authors)",
-            object="playing cards",
-            aspects=(
-                AspectSpec("number", "Card with number of *", folders=("number", "order")),
-                AspectSpec("suits", "Card with suits of *", folders=("suits", "suit")),
-            ),
-            get=_augdmc("cards", "number/ and suits/"),
-            expected=Expect(k={"number": 13, "suits": 4}),
-            reported=Expect(n=8029, classes={"suits": ("clubs", "diamonds", "hearts", "spades")}),
-        ),
-        PaperDataset(
-            name="cmuface",
-            title="CMUface (UCI CMU Face Images, 20 people x pose x expression x sunglasses)",
-            object="faces",
-            aspects=(
-                AspectSpec("identity", "Face with identity of *"),
-                AspectSpec("emotion", "Face with emotion of *", folders=("emotion", "expression")),
-                AspectSpec("glass", "Face with glass of *", folders=("glass", "glasses", "eyes")),
-                AspectSpec("pose", "Face with pose of *", folders=("pose", "position")),
-            ),
-            get=(
-                f"use the authors' CMUface folder if you have it, or build it from the UCI original: download "
-                f"{UCI_FACES}, extract it and run `python -m mcbench.data.papers cmuface-from-uci <faces_4> <root>`"
-            ),
-            expected=Expect(k={"identity": 20, "emotion": 4, "glass": 2, "pose": 4}),
-            reported=Expect(
-                n=(640, 624),
-                classes={
-                    "emotion": ("neutral", "happy", "sad", "angry"),
-                    "glass": ("open", "sunglasses"),
-                    "pose": ("straight", "left", "right", "up"),
-                },
-            ),
-        ),
-        PaperDataset(
-            name="flowers",
-            title="Flowers (the ESMC release: a subset of Oxford Flowers-102 by colour and species)",
-            object="flowers",
-            aspects=(
-                AspectSpec("color", "Flower with a color of *"),
-                AspectSpec("species", "Flower with a species of *"),
-            ),
-            get=f"copy the flower/color/ and flower/species/ folders of {ESMC_REPO} there",
-            expected=Expect(
-                n=533,
-                counts={
-                    "color": {"pink": 203, "purple": 48, "red": 68, "white": 112, "yellow": 102},
-                    "species": {"daisy": 127, "hyacinth": 41, "lily": 194, "rose": 171},
-                },
-            ),
-        ),
-        PaperDataset(
-            name="stanford_cars",
-            title="Stanford Cars (the ESMC release: a subset of Stanford Cars by colour and manufacturer)",
-            object="cars",
-            aspects=(
-                AspectSpec("color", "Car with a color of *"),
-                AspectSpec("manufacturer", "Car with a manufacturer of *", folders=("manufacturer", "type")),
-            ),
-            get=f"copy the stanford_cars/color/ and stanford_cars/manufacturer/ folders of {ESMC_REPO} there",
-            expected=Expect(
-                n=356,
-                n_images={"color": 333, "manufacturer": 356},
-                counts={
-                    "color": {"black": 67, "red": 79, "silver": 120, "white": 67},
-                    "manufacturer": {"BMW": 78, "Hyundai": 118, "Volkswagen": 37, "Volvo": 123},
-                },
-            ),
-        ),
-        PaperDataset(
-            name="cifar10_mc",
-            title="CIFAR-10-MC (CIFAR-10 relabelled by type and environment, introduced with Multi-Sub)",
-            object="objects",
-            aspects=(
-                AspectSpec("type", "Object with a type of *"),
-                AspectSpec("environment", "Object with an environment of *"),
-            ),
-            get=(
-                f"download {CIFAR10_MC_ZIP} (linked from the Multi-Sub README), extract it and move its type/ and "
-                f"environment/ folders there"
-            ),
-            expected=Expect(k={"type": 2, "environment": 3}),
-            reported=Expect(
-                n=(60000, 50000),
-                classes={"type": ("animals", "transportation"), "environment": ("air", "land", "water")},
-            ),
-        ),
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where} must be a JSON object")
+    return value
+
+
+def parse_paper_dataset(data: Any, path: Path) -> PaperDataset:
+    """A :class:`PaperDataset` from the content of its data file ``path`` (errors name the file and the key)."""
+    data = _keys(data, _KEYS, _REQUIRED, str(path))
+    name = data["name"]
+    if name != path.parent.name:
+        raise ValueError(f"{path}: name is {name!r} but the folder is {path.parent.name!r}; they must be the same "
+                         f"(the words, the card and conf/dataset/<name>.yaml are found by it)")
+    for key in ("title", "object", "get", "licence"):
+        if not isinstance(data.get(key, ""), str):
+            raise ValueError(f"{path}: {key} must be a string")
+    urls = _mapping(data.get("urls", {}), f"{path}: urls")
+    if not isinstance(data["aspects"], list) or not data["aspects"]:
+        raise ValueError(f"{path}: aspects must be a non-empty list of {{name, prompt, folders, concept}}")
+    aspects = []
+    for i, entry in enumerate(data["aspects"]):
+        where = f"{path}: aspects[{i}]"
+        entry = _keys(entry, _ASPECT_KEYS, ("name", "prompt"), where)
+        prompt = entry["prompt"]
+        if not isinstance(prompt, str) or prompt.count("*") != 1:
+            raise ValueError(f"{where}: the prompt is {prompt!r}; it must contain exactly one '*' (the slot of "
+                             f"the proxy word), e.g. 'Fruit with a color of *'")
+        folders = _strings(entry["folders"], f"{where}.folders") if "folders" in entry else ()
+        concept = entry.get("concept")
+        aspects.append(AspectSpec(str(entry["name"]), prompt, folders, str(concept) if concept else None))
+    names = tuple(a.name for a in aspects)
+    try:
+        get = data["get"].format(**urls)
+    except (KeyError, IndexError) as exc:
+        raise ValueError(f"{path}: get names {{{exc.args[0]}}}, which urls does not define") from exc
+    return PaperDataset(
+        name=name, title=data["title"], object=data["object"], aspects=tuple(aspects), get=get,
+        expected=_expect(data.get("expected", {}), names, f"{path}: expected"),
+        reported=_expect(data.get("reported", {}), names, f"{path}: reported"),
+        licence=data.get("licence", ""), urls=dict(urls), home=path.parent,
     )
-}
 
 
-def card_path(name: str) -> Path:
+def discover(datasets_root: str | os.PathLike | None = None) -> dict[str, PaperDataset]:
+    """Every paper dataset described under ``datasets_root`` (default: the shipped ``datasets/`` folder), by name:
+    the ``<name>/dataset.json`` files whose ``kind`` is ``"paper_folder"`` (other kinds are left to their loaders)."""
     from mcbench.paths import datasets_dir
 
-    return datasets_dir() / name / "README.md"
+    root = Path(datasets_root) if datasets_root is not None else datasets_dir()
+    found: dict[str, PaperDataset] = {}
+    for path in sorted(root.glob(f"*/{DATA_FILE}")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path} is not readable JSON: {exc}") from exc
+        if isinstance(data, dict) and data.get("kind") == KIND:
+            found[path.parent.name] = parse_paper_dataset(data, path)
+    return found
+
+
+# ------------------------------------------------------------------------------------------------ loading
+
+
+def card_path(spec: PaperDataset) -> Path:
+    from mcbench.paths import datasets_dir
+
+    return (spec.home or datasets_dir() / spec.name) / "README.md"
 
 
 def default_root(name: str) -> Path:
@@ -223,22 +223,16 @@ def _layout(spec: PaperDataset) -> str:
 def _where_to_get(spec: PaperDataset) -> str:
     return (
         f"Get it: {spec.get}, or point dataset.root=PATH (or MCBENCH_DATA=DIR, read as DIR/{spec.name}/images) at "
-        f"a copy. Dataset card: {card_path(spec.name)}"
+        f"a copy. Dataset card: {card_path(spec)}"
     )
 
 
 def load_paper_dataset(
-    spec: PaperDataset,
-    root: str | os.PathLike | None = None,
-    *,
-    verify: str = "strict",
-    fingerprint: str = "stat",
-    checksum: str | None = None,
-    on_bad_image: str = "error",
-    cache_dir: Any = None,
+    spec: PaperDataset, root: str | os.PathLike | None = None, options: FolderOptions | None = None
 ) -> FolderDataset:
     """Read ``spec``'s folder, check it against the known facts, and build the dataset."""
-    check_modes(verify, fingerprint, on_bad_image)
+    options = options or FolderOptions()
+    verify = options.verify
     root_path = default_root(spec.name) if root in (None, "", "???") else Path(str(root)).expanduser()
     if not root_path.is_dir():
         raise FileNotFoundError(
@@ -272,7 +266,7 @@ def load_paper_dataset(
             f"images in class folders. Expected layout: {_layout(spec)}. {_where_to_get(spec)}"
         )
     n_total = len(set().union(*(s.files for s in scans.values())))
-    card = card_path(spec.name)
+    card = card_path(spec)
     problems = spec.expected.check(scans, n_total) if verify != "off" else []
     if problems:
         text = (
@@ -304,89 +298,33 @@ def load_paper_dataset(
         "reported_mismatches": reported,
     }
     return build_from_scans(
-        spec.name, scans, aspects, verify=verify, fingerprint=fingerprint, checksum=checksum, info=info,
+        spec.name, scans, aspects, options, info=info,
         checksum_hint=f"the folder differs from the copy whose fingerprint was recorded (see {card})",
-        on_bad_image=on_bad_image, cache_dir=cache_dir,
     )
 
 
-def _factory(spec: PaperDataset):
-    def load(root=None, verify="strict", fingerprint="stat", checksum=None, on_bad_image="error",
-             cache_dir=None) -> FolderDataset:
-        return load_paper_dataset(spec, root, verify=verify, fingerprint=fingerprint, checksum=checksum,
-                                  on_bad_image=on_bad_image, cache_dir=cache_dir)
+def paper_factory(spec: PaperDataset):
+    """The dataset factory of ``spec``: ``(root=None, verify=..., fingerprint=..., ...) -> FolderDataset``."""
 
-    load.__name__ = spec.name
+    def load(root: str | None = None, *, options: FolderOptions) -> FolderDataset:
+        return load_paper_dataset(spec, root, options)
+
+    load.__name__ = load.__qualname__ = spec.name
     load.__doc__ = f"{spec.title}: aspects {', '.join(spec.aspect_names)}."
-    return load
+    return with_folder_options(load)
 
 
-if __name__ != "__main__":  # under `python -m`, the imported copy of this module registers them
-    for _spec in PAPER_DATASETS.values():
-        DATASETS.register(_spec.name)(_factory(_spec))
+def register_paper_datasets(
+    datasets_root: str | os.PathLike | None = None, registry: Registry | None = None
+) -> dict[str, PaperDataset]:
+    """Register a factory for every paper dataset under ``datasets_root`` (default: the shipped ``datasets/``)
+    in ``registry`` (default: ``DATASETS``); return their specs by name."""
+    registry = DATASETS if registry is None else registry
+    specs = discover(datasets_root)
+    for spec in specs.values():
+        registry.register(spec.name)(paper_factory(spec))
+    return specs
 
 
-# ------------------------------------------------------------------------------- CMUface from the UCI original
-
-CMU_POSES = ("straight", "left", "right", "up")
-CMU_EXPRESSIONS = ("neutral", "happy", "sad", "angry")
-CMU_EYES = ("open", "sunglasses")
-
-
-def cmuface_from_uci(src: str | os.PathLike, dst: str | os.PathLike, scale: int = 4, link: bool = False) -> int:
-    """Write the UCI "CMU Face Images" (``<src>/<user>/<user>_<pose>_<expression>_<eyes>[_<scale>].pgm``) into the
-    layout ``<dst>/{identity,emotion,glass,pose}/<class>/<file>``; return the number of images.
-
-    ``scale`` picks the resolution: 1 (128x120), 2 (64x60) or 4 (32x30, what ClustPy loads). The 16 glitched
-    images the UCI archive ships as ``*.bad`` are skipped (640 - 16 = 624 images at scale 4).
-    """
-    src, dst = Path(src), Path(dst)
-    if scale not in (1, 2, 4):
-        raise ValueError(f"scale={scale} is not valid; choose 1, 2 or 4")
-    if not src.is_dir():
-        raise FileNotFoundError(f"{src} does not exist: extract {UCI_FACES} and pass its faces_4 folder")
-    n = 0
-    for path in sorted(src.rglob("*.pgm")):
-        parts = path.stem.split("_")
-        tail = parts[4:] if len(parts) > 4 else []
-        if len(parts) < 4 or (tail and tail != [str(scale)]) or (not tail and scale != 1):
-            continue
-        user, pose, expression, eyes = parts[:4]
-        if pose not in CMU_POSES or expression not in CMU_EXPRESSIONS or eyes not in CMU_EYES:
-            continue
-        for aspect, cls in (("identity", user), ("emotion", expression), ("glass", eyes), ("pose", pose)):
-            out = dst / aspect / cls / path.name
-            out.parent.mkdir(parents=True, exist_ok=True)
-            if out.exists():
-                out.unlink()
-            if link:
-                os.link(path, out)
-            else:
-                shutil.copyfile(path, out)
-        n += 1
-    if n == 0:
-        raise FileNotFoundError(
-            f"no CMU face images (<user>_<pose>_<expression>_<eyes>_{scale}.pgm) under {src}; pass the extracted "
-            f"faces_4 folder of {UCI_FACES} (or faces/ with --scale 1)"
-        )
-    return n
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mcbench.data.papers", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    cmu = sub.add_parser("cmuface-from-uci", help="lay out the UCI CMU Face Images as <dst>/<aspect>/<class>/")
-    cmu.add_argument("src", help="the extracted faces_4 folder (or faces/ with --scale 1)")
-    cmu.add_argument("dst", help="the dataset root, e.g. datasets/cmuface/images")
-    cmu.add_argument("--scale", type=int, default=4, choices=(1, 2, 4))
-    cmu.add_argument("--link", action="store_true", help="hard-link instead of copying")
-    args = parser.parse_args(argv)
-    try:
-        n = cmuface_from_uci(args.src, args.dst, args.scale, args.link)
-    except (FileNotFoundError, ValueError) as exc:
-        parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    print(f"wrote {n} images under {args.dst}/{{identity,emotion,glass,pose}}/; layout: {LAYOUT}")
-
-
-if __name__ == "__main__":
-    main()
+#: The shipped paper datasets (one ``datasets/<name>/dataset.json`` each), registered in ``DATASETS``.
+PAPER_DATASETS: dict[str, PaperDataset] = register_paper_datasets()
