@@ -8,7 +8,7 @@ best-matching clustering per aspect, an oracle selection) and † (image sets us
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -104,13 +104,31 @@ def _runs(by_label: dict[str, pd.Series], labels: list[str]) -> str:
     return common + (f" ({rest})" if rest else "")
 
 
-def to_markdown(board: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi", "ri")) -> str:
+@dataclass
+class BoardTable:
+    """One leaderboard table: a (dataset, setting, encoder, words) group, a row per aspect and metric, a column per
+    method. Cells are text; ``bold`` marks the best ranked method of each row. The Markdown (``to_markdown``) and the
+    report's HTML are both written from these."""
+
+    dataset: str
+    setting: str
+    encoder: str
+    words: str
+    head: list[str]                       # aspect, metric, [ceiling], the methods, runs
+    rows: list[list[str]] = field(default_factory=list)
+    bold: list[list[bool]] = field(default_factory=list)
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} ({self.setting}) · encoder {self.encoder} · words {self.words}"
+
+
+def board_tables(board: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi", "ri")) -> list[BoardTable]:
     """One table per (dataset, setting, encoder, words): a row per aspect and metric, a column per method."""
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
-    names = ", ".join(m.upper() for m in metrics)
-    lines = [f"# mcbench leaderboard ({names})", "", INTRO.format(ceiling=CEILING)]
     if board.empty:
-        return "\n".join(lines + ["No result rows."])
+        return []
+    out = []
     board = board.assign(label=board.apply(label, axis=1))
     groups = board.groupby(["dataset", "setting", "encoder"], dropna=False)
     for (dataset, setting, encoder), group in sorted(groups, key=lambda kv: setting_order(kv[0])):
@@ -122,9 +140,8 @@ def to_markdown(board: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi", "r
             labels = _column_order(list(dict.fromkeys(part["label"])))
             show_ceiling = any(v == v for v in ceilings.values())
             head = ([CEILING] if show_ceiling else []) + labels
-            lines += [f"## {dataset} ({setting}) · encoder {encoder} · words {words}", "",
-                      "| aspect | metric | " + " | ".join(head) + " | runs (image sets × seeds) |",
-                      "|---" * (len(head) + 3) + "|"]
+            table = BoardTable(str(dataset), str(setting), str(encoder), str(words),
+                               ["aspect", "metric"] + head + ["runs (image sets × seeds)"])
             for aspect, rows in part.groupby("aspect"):
                 by_label = {r["label"]: r for _, r in rows.iterrows()}
                 for metric in metrics:
@@ -132,16 +149,33 @@ def to_markdown(board: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi", "r
                     best = max([v for lab, v in means.items() if ranked(lab) and v == v], default=np.nan)
                     cells = [f"{ceilings[(aspect, metric)]:.4f}" if ceilings[(aspect, metric)] == ceilings[
                         (aspect, metric)] else "–"] if show_ceiling else []
+                    bold = [False] * len(cells)
                     for lab in labels:
                         if lab not in by_label:
                             cells.append("–")
+                            bold.append(False)
                             continue
                         r = by_label[lab]
-                        text = _cell(means[lab], r.get(f"{metric}_std", np.nan), int(r["n_runs"]))
-                        cells.append(f"**{text}**" if ranked(lab) and means[lab] == best else text)
-                    lines.append(f"| {aspect} | {metric.upper()} | " + " | ".join(cells)
-                                 + f" | {_runs(by_label, labels)} |")
-            lines.append("")
+                        cells.append(_cell(means[lab], r.get(f"{metric}_std", np.nan), int(r["n_runs"])))
+                        bold.append(bool(ranked(lab) and means[lab] == best))
+                    table.rows.append([str(aspect), metric.upper()] + cells + [_runs(by_label, labels)])
+                    table.bold.append([False, False] + bold + [False])
+            out.append(table)
+    return out
+
+
+def to_markdown(board: pd.DataFrame, metrics: tuple[str, ...] | str = ("nmi", "ri")) -> str:
+    """The ``board_tables`` as Markdown, under the title and the legend (``INTRO``)."""
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    names = ", ".join(m.upper() for m in metrics)
+    lines = [f"# mcbench leaderboard ({names})", "", INTRO.format(ceiling=CEILING)]
+    if board.empty:
+        return "\n".join(lines + ["No result rows."])
+    for table in board_tables(board, metrics):
+        lines += [f"## {table.title}", "", "| " + " | ".join(table.head) + " |", "|---" * len(table.head) + "|"]
+        for cells, bold in zip(table.rows, table.bold):
+            lines.append("| " + " | ".join(f"**{c}**" if b else c for c, b in zip(cells, bold)) + " |")
+        lines.append("")
     return "\n".join(lines)
 
 
