@@ -9,10 +9,12 @@ finding (the method split one word's images), reported, not an error.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -24,10 +26,20 @@ class ClusterName:
     runner_up: str
     margin: float
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "ClusterName":
+        """One entry of a task's ``cluster_names.json`` (``asdict`` of a ClusterName); missing fields read as
+        empty, so a hand-edited or older file still loads."""
+        return cls(int(d["cluster"]), int(d.get("size", 0) or 0), str(d.get("word")), float(d.get("score", 0.0) or 0.0),
+                   str(d.get("runner_up", "")), float(d.get("margin", 0.0) or 0.0))
+
 
 def name_clusters(labels: np.ndarray, points: np.ndarray, words: tuple[str, ...],
                   word_embeddings: torch.Tensor) -> list[ClusterName]:
     """Name every cluster of ``labels`` (task order) from ``points`` (N×D, joint space)."""
+    import torch  # here, not at the top: the report reads names and collisions without loading torch
+    import torch.nn.functional as F
+
     pts = F.normalize(torch.as_tensor(points, dtype=torch.float32), dim=-1)
     text = F.normalize(word_embeddings.float().cpu(), dim=-1)
     names = []
