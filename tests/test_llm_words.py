@@ -20,7 +20,8 @@ from PIL import Image
 
 from mcbench.data.base import Aspect, MultiViewDataset
 from mcbench.data.papers import PAPER_DATASETS
-from mcbench.llm import OpenAIWords, object_of, parse_word_list, plural
+from mcbench.llm import OpenAIWords
+from mcbench.llm_replies import object_of, parse_word_list, plural
 from mcbench.paths import datasets_dir
 from mcbench.words import WORD_SOURCES, read_words_file
 

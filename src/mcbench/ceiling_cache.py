@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mcbench.atomic import write_text_atomic
-from mcbench.results.identity import stable_hash
+from mcbench.hashing import stable_hash
 
 log = logging.getLogger(__name__)
 FOLDS = 5

@@ -9,7 +9,6 @@ weight file shipped in the package (``pretrained=mcbench``); the papers' ViT-B/3
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from mcbench.hashing import file_sha256
 from mcbench.registry import Registry
 
 PACKAGE_DIR = Path(__file__).parent
@@ -52,14 +52,6 @@ ENCODERS.register("vit_b32_openai")(
 )
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _resolve_weights(model: str, pretrained: str) -> tuple[str | None, str]:
     """Return (what to hand open_clip, an identity string for caches and result rows)."""
     if pretrained == "random":
@@ -71,7 +63,7 @@ def _resolve_weights(model: str, pretrained: str) -> tuple[str | None, str]:
                 f"No packaged weights for '{model}' at {path}. Train them with "
                 f"`python -m mcbench.tiny_clip.train --out {path}` (see docs/tiny_clip.md)."
             )
-        return str(path), f"sha256:{_file_sha256(path)[:16]}"
+        return str(path), f"sha256:{file_sha256(path)[:16]}"
     path = Path(os.path.expanduser(pretrained))
     if path.suffix in {".safetensors", ".pt", ".pth", ".bin"} or path.exists():
         if not path.is_file():
@@ -79,7 +71,7 @@ def _resolve_weights(model: str, pretrained: str) -> tuple[str | None, str]:
                 f"encoder.pretrained points at '{path}', which is not a file. Give the path of a local "
                 f"open_clip checkpoint (.safetensors/.bin/.pt) or a pretrained tag."
             )
-        return str(path), f"sha256:{_file_sha256(path)[:16]}"
+        return str(path), f"sha256:{file_sha256(path)[:16]}"
     return pretrained, pretrained
 
 
@@ -193,7 +185,10 @@ class ClipEncoder:
         return self._proj_weight.clone(), bias
 
     @contextlib.contextmanager
-    def _pre_projection_mode(self) -> Iterator[None]:
+    def pre_projection_mode(self) -> Iterator[None]:
+        """Inside it, ``model.encode_image`` returns the pre-projection features h (N×W) instead of the embedding:
+        the tower's last projection is set aside (ViT: ``visual.proj``; ResNet: ``attnpool.c_proj`` made the
+        identity), then restored. ``project_images`` applies it afterwards."""
         visual = self.model.visual
         if self._proj_bias is None:
             proj = visual.proj
@@ -236,7 +231,7 @@ class ClipEncoder:
             while start < len(batch):
                 chunk = batch[start:start + size].to(self.device, non_blocking=cuda)
                 try:
-                    with torch.autocast("cuda", dtype=torch.float16, enabled=cuda), self._pre_projection_mode():
+                    with torch.autocast("cuda", dtype=torch.float16, enabled=cuda), self.pre_projection_mode():
                         pre = self.model.encode_image(chunk).float()
                 except torch.cuda.OutOfMemoryError:
                     if size == 1:

@@ -22,6 +22,7 @@ from safetensors.torch import load_file, save_file
 
 from mcbench.contracts import ImageFeatures
 from mcbench.atomic import atomic_path
+from mcbench.hashing import stable_hash
 from mcbench.data.base import MultiViewDataset
 from mcbench.encoders import ClipEncoder
 
@@ -38,7 +39,7 @@ def feature_key(encoder: ClipEncoder, dataset: MultiViewDataset) -> str:
         "revision": dataset.revision,
         "format": FEATURE_FORMAT,
     }
-    return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
+    return stable_hash(ident, 20)
 
 
 def _checksum(tensors: dict[str, torch.Tensor]) -> str:

@@ -13,7 +13,6 @@ import math
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,10 @@ from mcbench.devices import describe, resolve_device, set_cpu_threads
 from mcbench.encoders import ENCODERS, ClipEncoder, create_encoder
 from mcbench.features import image_features
 from mcbench.ceiling_cache import ceiling_scores
-from mcbench.results.identity import git_commit, stable_hash, tuned_on
+from mcbench.hashing import stable_hash
+from mcbench.results import schema
+from mcbench.results.artifacts import save_task_artifacts
+from mcbench.results.identity import NOT_IDENTITY_DATASET_KEYS, git_commit, tuned_on
 from mcbench.metrics import score_partitions
 from mcbench.protocol import KMeansProtocol
 from mcbench.naming import collisions, name_clusters, summary
@@ -198,7 +200,7 @@ def identity(job: Job, aspect: str, words: ReferenceWords, encoder_identity: str
         "hparams": job.method.hparams(),
         "dataset": job.dataset.name,
         # where the data lies is not what it is: the revision fingerprints the content
-        "dataset_params": {k: v for k, v in _params(cfg.dataset).items() if k not in ("root", "on_bad_image")},
+        "dataset_params": {k: v for k, v in _params(cfg.dataset).items() if k not in NOT_IDENTITY_DATASET_KEYS},
         "dataset_revision": job.dataset.revision,
         "aspect": aspect,
         "encoder": encoder_identity,
@@ -265,7 +267,8 @@ def run_with_results(cfg: DictConfig, keep_skipped: bool = False) -> list[tuple[
                 rows.append((_stored_row(store, run_id), None))
             continue
         try:
-            _save_artifacts(cfg, row, result, job.dataset)
+            if cfg.get("artifacts_dir"):
+                save_task_artifacts(cfg.artifacts_dir, row, result)
         except OSError as exc:
             log.warning("mcbench: the task's files were not saved under %s (%s); its row is in %s",
                         cfg.get("artifacts_dir"), exc, cfg.results_file)
@@ -341,8 +344,8 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
         "skipped_images": job.dataset.info.get("skipped_images", 0),
         "encoder": cfg.encoder.name if encoder is not None else "none",
         "encoder_identity": _encoder_identity(encoder),
-        **{m: metrics[m] for m in ("nmi", "ri", "ari", "ami", "acc")},
-        **{f"{m}_std": metrics[f"{m}_std"] for m in ("nmi", "ri", "ari")},
+        **{m: metrics[m] for m in schema.metric_names()},
+        **{c: metrics[c] for c in schema.spread_columns()},
         "nmi_other_aspects": json.dumps(others, sort_keys=True),
         "representation": result.representation_name,
         "cluster_names": summary(names),
@@ -434,18 +437,3 @@ def _nan_message(method: ProxyMethod, history: list[dict[str, Any]], detail: str
     cause = (f"The learning rate ({', '.join(rates)}) is the likely cause: try a smaller one."
              if rates else "Check the method's settings and the features.")
     return f"{method.name}: {where}; no result row was written. {cause}"
-
-
-def _save_artifacts(cfg: DictConfig, row: dict[str, Any], result: FitResult, dataset: MultiViewDataset) -> None:
-    out = cfg.get("artifacts_dir")
-    if not out:
-        return
-    path = Path(out) / "tasks" / f"{row['method']}-{row['dataset']}-{row['aspect']}-s{row['seed']}-{row['run_id']}"
-    path.mkdir(parents=True, exist_ok=True)
-    np.save(path / "partition.npy", result.info["partition_dataset_order"])
-    if result.representation is not None:
-        np.save(path / "representation.npy", result.representation.astype(np.float32))
-        np.save(path / "task_order.npy", result.info["task_order"])  # row i of the representation = image order[i]
-    (path / "history.json").write_text(json.dumps(result.history))
-    (path / "cluster_names.json").write_text(json.dumps(result.info["cluster_names"], indent=1))
-    (path / "row.json").write_text(json.dumps(row, indent=1, default=str))

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mcbench.registry import Registry
+from mcbench.results import schema
 
 _log = logging.getLogger(__name__)
 
-METRICS = ("nmi", "ri", "ari", "ami", "acc", "nmi_std", "ri_std", "ari_std", "runtime_s", "fit_s", "epochs_run")
 
 
 class Tracker(Protocol):
@@ -149,7 +149,7 @@ class WandbTracker:
         run = self._run
         for entry in history[self._epochs:]:  # epochs the method did not report live
             self.log_epoch(entry)
-        summary = {k: row[k] for k in METRICS if k in row and row[k] is not None}
+        summary = {k: row[k] for k in schema.summary_columns() if k in row and row[k] is not None}
         others = row.get("nmi_other_aspects")
         if others:
             for aspect, value in (json.loads(others) if isinstance(others, str) else others).items():

@@ -5,15 +5,16 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mcbench.results.leaderboard import DEFAULT_METRICS, METRICS, build
+from mcbench.results import schema
+from mcbench.results.leaderboard import DEFAULT_METRICS, build
 
 
 def _metrics(text: str) -> tuple[str, ...]:
     chosen = tuple(m.strip().lower() for m in text.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in METRICS]
+    unknown = [m for m in chosen if m not in schema.metric_names()]
     if unknown or not chosen:
         raise argparse.ArgumentTypeError(f"unknown metric(s) {', '.join(unknown) or '(none)'}; "
-                                         f"choose from {', '.join(METRICS)}, comma-separated (e.g. --metric nmi,ri)")
+                                         f"choose from {', '.join(schema.metric_names())}, comma-separated (e.g. --metric nmi,ri)")
     return chosen
 
 
@@ -28,7 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--encoder", help="comma-separated encoder names to keep")
     parser.add_argument("--metric", type=_metrics, default=DEFAULT_METRICS,
                         help=f"comma-separated metrics shown in the Markdown, first one plotted "
-                             f"(default: nmi,ri; choices: {', '.join(METRICS)})")
+                             f"(default: {','.join(DEFAULT_METRICS)}; choices: {', '.join(schema.metric_names())})")
     parser.add_argument("--reference-dir", help="folder with reported.csv (the papers' numbers) and sanity.csv "
                                                 "(sanity verdicts); default: the --out folder")
     parser.add_argument("--no-plots", action="store_true")

@@ -6,16 +6,11 @@ Resume, deduplication and the leaderboard's grouping all key on it.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import subprocess
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-
-
-def stable_hash(obj: Any, length: int = 16) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:length]
 
 
 @lru_cache(maxsize=1)
@@ -34,6 +29,10 @@ def git_commit() -> str:
 
 
 # --- what a row's images are, and whether they chose its method's hyperparameters -------------------------
+
+#: dataset settings that say where the data lies or how to treat unreadable files, not what the images are (the
+#: revision fingerprints the content): left out of the run identity
+NOT_IDENTITY_DATASET_KEYS = ("root", "on_bad_image")
 
 TUNED_ON_FILE = "tuned_on.yaml"
 UNTUNED = "untuned"

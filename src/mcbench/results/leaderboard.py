@@ -25,12 +25,12 @@ from mcbench.results.board_markdown import (  # noqa: F401  (re-exported: report
 )
 from mcbench.results.sanity_table import sanity_markdown
 from mcbench.results.board_plots import plot_bars, plot_levels
+from mcbench.results import schema
 from mcbench.results.gains import gains
 from mcbench.results.identity import image_set, used_for_tuning
 from mcbench.results.store import ResultStore, latest_per_run
 
-METRICS = ("nmi", "ri", "ari", "ami", "acc")
-DEFAULT_METRICS = ("nmi", "ri")
+DEFAULT_METRICS = schema.DEFAULT_BOARD_METRICS
 GROUP = ["dataset", "setting", "aspect", "encoder", "words_source", "method", "variant", "selection", "tuned"]
 
 
@@ -68,12 +68,13 @@ def _column(df: pd.DataFrame, name: str, fallback: pd.Series) -> pd.Series:
     return values.where(~empty, fallback)
 
 
-def load_rows(results: str | Path, dataset: str | None = None, method: str | None = None,
+def load_rows(results: str | Path | pd.DataFrame, dataset: str | None = None, method: str | None = None,
               encoder: str | None = None, include_sanity: bool = False) -> pd.DataFrame:
     """The intact ``ok`` rows, one per ``run_id`` (the newest), filtered, with the leaderboard's derived
     columns: ``variant``, ``setting``, ``image_set``, ``selection`` and ``tuned`` (scored on image sets used
-    to tune that method)."""
-    df = ResultStore(results).read()
+    to tune that method). ``results`` is a results CSV or rows already in memory (a DataFrame with the
+    file's columns, e.g. the report's ``row.json`` files)."""
+    df = results.copy() if isinstance(results, pd.DataFrame) else ResultStore(results).read()
     if df.empty:
         return df
     df = latest_per_run(df[df["status"] == "ok"]).copy()
@@ -111,7 +112,7 @@ def aggregate(df: pd.DataFrame) -> pd.DataFrame:
     out = grouped.size().rename("n_runs").reset_index()
     out["n_image_sets"] = grouped["image_set"].nunique().values
     out["n_seeds"] = grouped["seed"].nunique().values
-    for m in METRICS:
+    for m in schema.metric_names():
         if m not in df:
             continue
         stats = grouped[m].agg(["mean", "std"]).reset_index(drop=True)

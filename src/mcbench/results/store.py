@@ -34,6 +34,7 @@ import pandas as pd
 from filelock import FileLock
 
 from mcbench.atomic import atomic_path
+from mcbench.results import schema
 
 log = logging.getLogger(__name__)
 CRC_COLUMN = "row_crc"
@@ -42,7 +43,6 @@ _WRITE_FIX = ("Free space on that disk (or raise the quota / file-size limit), o
 
 
 #: identifiers that stay text when read back (besides every ``*_id`` / ``*_hash`` column)
-_TEXT_COLUMNS = {"run_id", "git_commit", "config_hash", "words_hash", "dataset_revision", "encoder_identity"}
 
 
 class ResultsPathError(ValueError):
@@ -256,7 +256,7 @@ class ResultStore:
         records = self._records(header)
         df = pd.DataFrame(records, columns=header[:-1])
         for col in df.columns:
-            if col in _TEXT_COLUMNS or col.endswith(("_id", "_hash", "_identity", "_revision", "_commit")):
+            if col in schema.TEXT_COLUMNS or col.endswith(("_id", "_hash", "_identity", "_revision", "_commit")):
                 continue
             converted = pd.to_numeric(df[col], errors="coerce")
             if converted.notna().sum() == (df[col] != "").sum():

@@ -7,14 +7,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-METRICS = ("nmi", "ri", "ari", "acc")
+from mcbench.results import schema
 
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
-    header = ("method", "dataset", "aspect", "seed", "k", "NMI", "RI", "ARI", "ACC", "time s")
+    metrics = schema.METRICS
+    header = ("method", "dataset", "aspect", "seed", "k", *(m.title for m in metrics), "time s")
     lines = [header] + [
-        (r["method"], r["dataset"], r["aspect"], str(r["seed"]), str(r["k"]), f"{r['nmi']:.4f}", f"{r['ri']:.4f}",
-         f"{r['ari']:.4f}", f"{r['acc']:.4f}", f"{r['runtime_s']:.1f}")
+        (r["method"], r["dataset"], r["aspect"], str(r["seed"]), str(r["k"]), *(f"{r[m.name]:.4f}" for m in metrics),
+         f"{r['runtime_s']:.1f}")
         for r in rows
     ]
     return _layout(lines)
@@ -74,7 +75,7 @@ def sweep_summary(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = (
                   "image_sets": ",".join(sorted({str(r["dataset_seed"]) for r in members
                                                  if _given(r.get("dataset_seed"))}, key=_natural)),
                   "n": str(len(members)), "failed": str(failed)}
-        for m in METRICS:
+        for m in schema.metric_names():
             record[m] = _mean_std([float(r[m]) for r in members if r.get(m) is not None and r.get(m) == r.get(m)])
         out.append(record)
     for j, f in enumerate(failures):
@@ -82,7 +83,7 @@ def sweep_summary(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = (
             out.append({"method": _picked(f["overrides"], "method") or "(default)",
                         "dataset": _picked(f["overrides"], "dataset") or "(default)", "aspect": "-", "seeds": "",
                         "image_sets": "",
-                        "n": "0", "failed": "1", **{m: "" for m in METRICS}})
+                        "n": "0", "failed": "1", **{m: "" for m in schema.metric_names()}})
     return out
 
 
@@ -101,7 +102,7 @@ def sweep_table(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = ())
     """The aggregated table as aligned text (printed at the end of a sweep)."""
     records = sweep_summary(rows, failures)
     header = ("method", "dataset", "aspect", "seeds", "image sets", "n", "NMI", "RI", "ARI", "ACC", "failed jobs")
-    keys = ("method", "dataset", "aspect", "seeds", "image_sets", "n", *METRICS, "failed")
+    keys = ("method", "dataset", "aspect", "seeds", "image_sets", "n", *schema.metric_names(), "failed")
     return _layout([header] + [tuple(r[k] for k in keys) for r in records])
 
 
@@ -110,7 +111,7 @@ def sweep_markdown(rows: list[dict[str, Any]], failures: list[dict[str, Any]] = 
     records = sweep_summary(rows, failures)
     header = ["method", "dataset", "aspect", "seeds", "image sets (dataset.seed)", "n", "NMI", "RI", "ARI", "ACC",
               "failed jobs (method × dataset)"]
-    keys = ("method", "dataset", "aspect", "seeds", "image_sets", "n", *METRICS, "failed")
+    keys = ("method", "dataset", "aspect", "seeds", "image_sets", "n", *schema.metric_names(), "failed")
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(r[k] for k in keys) + " |" for r in records]
     return "\n".join(lines) + "\n"
