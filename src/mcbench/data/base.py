@@ -1,6 +1,6 @@
 """The multi-view dataset contract: one set of images, several ground-truth labelings ("aspects").
 
-A dataset never hands labels to a method: the runner keeps them for the evaluator (see ``mcbench.task``).
+A dataset never hands labels to a method: the runner keeps them for the evaluator (``mcbench.runner.build_task``).
 """
 
 from __future__ import annotations

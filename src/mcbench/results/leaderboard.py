@@ -1,7 +1,7 @@
 """The leaderboard: result rows → leaderboard CSV/markdown and plots (derived, never edited; the command is
 ``mcbench-leaderboard``, :mod:`mcbench.commands.leaderboard`).
 
-Rows are read once per ``run_id`` (the newest copy, ``results.latest_per_run``) and grouped by (method
+Rows are read once per ``run_id`` (the newest copy, ``store.latest_per_run``) and grouped by (method
 variant, dataset, dataset settings, aspect, encoder, words source, selection, tuned-on-these-images); each group
 gets mean ± std over its runs (image sets × method seeds) of every metric, its run count and the ceiling (the
 probe's score, a reference). A method's variant label shows the hyperparameters that vary between its rows (a
