@@ -2,7 +2,8 @@
 straightforward implementation of the paper) executes them. Baselines for timing, not methods.
 
 Each loop computes the same mathematics as the method's own ``fit`` (the method's loss functions, helpers,
-hyperparameters, seeded generators and readout) and changes only how the work is done:
+hyperparameters, seeded generators and readout, reached only through their public names, each documented with
+the paper step it implements) and changes only how the work is done:
 
 * no feature cache: the images are preprocessed and run through the frozen image tower in the loop
   (Multi-MaP: twice per run, for the features and inside the zero-shot ``model(img, text)`` call, as the
@@ -62,7 +63,7 @@ def trainable_encoder(encoder: ClipEncoder) -> Iterator[None]:
 
 def image_tower(encoder: ClipEncoder, images: torch.Tensor, grad: bool = False) -> torch.Tensor:
     """Pre-projection features of preprocessed ``images`` through the image tower (no cache)."""
-    with torch.set_grad_enabled(grad), encoder._pre_projection_mode():
+    with torch.set_grad_enabled(grad), encoder.pre_projection_mode():
         return encoder.model.encode_image(images).float()
 
 
@@ -100,13 +101,13 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
     m = MultiMaP(c)
     enc = task.encoder
     task = with_features(task, encode_images(enc, images))
-    m._check(task)
+    m.validate(task)
     x = task.features.embeddings
     tokens = enc.tokenize([task.prompt] * task.n)  # full context, once per run
     slot = enc.slot_token_id
-    z = m._reference_words(with_features(task, encode_images(enc, images)))  # zero-shot: a second image pass
-    word_vecs = m._word_vectors(task, list(task.reference_words))
-    concept = m._word_vectors(task, [task.concept])[0]
+    z = m.reference_words(with_features(task, encode_images(enc, images)))  # zero-shot: a second image pass
+    word_vecs = m.word_vectors(task, list(task.reference_words))
+    concept = m.word_vectors(task, [task.concept])[0]
     anchors = word_vecs[z]
     proxies = nn.Parameter(anchors.clone())
     table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
@@ -120,7 +121,7 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
     with trainable_encoder(enc):
         for epoch in range(c.epochs):
             sums = {"loss": 0.0, "align": 0.0, "concept": 0.0, "reference": 0.0}
-            batches = m._batches(task, gen)
+            batches = m.batches(task, gen)
             for idx in batches:
                 w = proxies[idx]
                 t = official_prompt_encode(enc, tokens[idx], slot, w, c.official_text_encoder)
@@ -135,7 +136,7 @@ def multi_map(method: MultiMaP, task: ClusteringTask, images: torch.Tensor, batc
             if (epoch + 1) % UNUSED_PASS_EVERY == 0:
                 unused_prompt_pass(enc, tokens, slot, proxies, c.batch_size, c.official_text_encoder)
             bar.update()
-    return m._readout(task, full, proxies.detach(), z, history, effective)
+    return m.fit_result(task, full, proxies.detach(), z, history, effective)
 
 
 UNUSED_PASS_EVERY = 10
@@ -161,16 +162,16 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
     m = MultiSub(cfg)
     enc, dev = task.encoder, task.device
     task = with_features(task, encode_images(enc, images))  # init noise and readout from uncached features
-    m._validate(task)
+    m.validate(task)
     gen = task.generator()
-    z = m._subspace(task).to(dev)
+    z = m.subspace_basis(task).to(dev)
     tokens = enc.tokenize([task.prompt] * task.n)
     slot = enc.slot_token_id
     weight0, bias0 = enc.projection_parameters()
     weight = weight0.to(dev).clone().requires_grad_(True)
     bias = None if bias0 is None else bias0.to(dev).clone().requires_grad_(True)
     proj = [weight] + ([] if bias is None else [bias])
-    p = m._init_latent(task, z, gen).requires_grad_(True)
+    p = m.init_latent(task, z, gen).requires_grad_(True)
 
     def embed(idx: torch.Tensor, grad: bool) -> torch.Tensor:
         return enc.project_images(image_tower(enc, images[idx], grad=grad), weight, bias)
@@ -182,12 +183,13 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
     with trainable_encoder(enc):
         for r in range(cfg.rounds):
             if opt1 is None or cfg.reset_optimizers:
-                opt1 = m._optimizer([{"params": [p], "lr": cfg.lr_proxy}, {"params": proj, "lr": cfg.lr_projection}])
+                opt1 = m.make_optimizer([{"params": [p], "lr": cfg.lr_proxy},
+                                         {"params": proj, "lr": cfg.lr_projection}])
             for _ in range(cfg.phase1_epochs):
                 total = 0.0
-                for idx in m._batches(task.n, gen, dev):
+                for idx in m.batches(task.n, gen, dev):
                     x = embed(idx, grad=True)
-                    t = official_prompt_encode(enc, tokens[idx], slot, m._proxies(p[idx], z), cfg.official_text_encoder)
+                    t = official_prompt_encode(enc, tokens[idx], slot, m.proxies(p[idx], z), cfg.official_text_encoder)
                     loss = alignment_loss(x, F.normalize(t, dim=-1))
                     opt1.zero_grad(set_to_none=True)
                     loss.backward()
@@ -196,18 +198,18 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
                 history.append({"round": float(r), "phase": 1.0, "align": total / task.n})
                 bar.update()
             with torch.no_grad():
-                w = m._proxies(p, z)
+                w = m.proxies(p, z)
                 x_all = torch.cat([embed(i, False) for i in torch.arange(task.n).split(IMAGE_BATCH)])
-                new = m._pseudo_labels(task, p, z, w, x_all, gen)
+                new = m.assign_pseudo_labels(task, p, z, w, x_all, gen)
                 changed = 1.0 if labels is None else float((new != labels).float().mean())
                 labels = new
             if opt2 is None or cfg.reset_optimizers:
-                opt2 = m._optimizer([{"params": proj, "lr": cfg.lr_projection_cluster}])
+                opt2 = m.make_optimizer([{"params": proj, "lr": cfg.lr_projection_cluster}])
             for _ in range(cfg.phase2_epochs):
                 sums = torch.zeros(3, dtype=torch.float64)
-                for idx in m._batches(task.n, gen, dev):
+                for idx in m.batches(task.n, gen, dev):
                     x = enc.project_images(image_tower(enc, images[idx], grad=False), weight, bias)
-                    v = m._concat(w[idx], x)
+                    v = m.concat(w[idx], x)
                     loss, intra, inter = clustering_loss(v, labels[idx], cfg.lam, cfg.margin, cfg.intra_distance)
                     opt2.zero_grad(set_to_none=True)
                     loss.backward()
@@ -220,11 +222,11 @@ def multi_sub(method: MultiSub, task: ClusteringTask, images: torch.Tensor, batc
                                 "pseudo_changed": changed})
                 bar.update()
     with torch.no_grad():
-        w = m._proxies(p, z)
+        w = m.proxies(p, z)
         x = torch.cat([embed(i, False) for i in torch.arange(task.n).split(IMAGE_BATCH)])
         full = ProxyPrompt(enc, task.prompt, official=cfg.official_text_encoder, truncate=False)
         t = F.normalize(torch.cat([full.encode(chunk) for chunk in w.split(256)]), dim=-1)
-        rep = {"concat": lambda: m._concat(w, x), "prompt": lambda: t,
+        rep = {"concat": lambda: m.concat(w, x), "prompt": lambda: t,
                "image": lambda: F.normalize(x, dim=-1), "word": lambda: w}[cfg.readout]()
     return FitResult.from_representation(task, rep, "official-style " + cfg.readout, history=history,
                                          proxies=t.cpu().numpy())

@@ -3,13 +3,17 @@ CVPR 2024), faithful to the paper's intent, with the released code's behaviour b
 
 Paper → code (research notes ``methods_map_sub.md`` §2):
 
-* Zero-shot reference word (Fig. 2): z_i = argmax_k cos(x_i, T(prompt ⊕ word_k))       → ``_reference_words``
+* Zero-shot reference word (Fig. 2): z_i = argmax_k cos(x_i, T(prompt ⊕ word_k))       → ``reference_words``
   (``zero_shot_template=bare`` encodes the bare word, as the released ``main.py`` does)
+* Word vectors e(·) of the constraints and the initialisation (see Spaces below)       → ``word_vectors``
 * Proxy prompt embedding: t*_i = T(prompt with w_i at ``*``)                           → ``PrefixCachedPrompt.encode``
 * Alignment loss: mean_i (1 − cos(x_i, t*_i))  (``CosineEmbeddingLoss``)               → ``alignment_loss``
 * Concept constraint: α · mean ‖w_i − e(u)‖² / dim, u = the aspect's concept word       → ``constraint_loss``
 * Reference-word constraint: β · mean ‖w_i − e(z_i)‖² / dim                              → ``constraint_loss``
-* Initialisation w_i = e(z_i); optimiser Adagrad; readout k-means (shared protocol) on normalised t*_i.
+* Initialisation w_i = e(z_i); optimiser Adagrad on seeded batches (``batching``)       → ``batches``
+* One batch's loss L_align + α·L_concept + β·L_reference                               → ``batch_objective``
+* Readout: k-means (shared protocol) on normalised t*_i (or another ``readout``)       → ``fit_result``
+* Switch values and encoder widths checked before a fit                                → ``validate``
 
 Spaces. The proxy w_i sits in the text tower's *token-embedding* space, so by default (``proxy_space=token``)
 e(·) is the mean token embedding of a word's BPE pieces and the constraints are measured there. The
@@ -122,7 +126,9 @@ class MultiMaP(ProxyMethod):
     # label-order leak of ``decay_scope=table`` (notes §11); not something the released code does
     official_leak_amplified_overrides = (*official_overrides, "data.per_class=20")
 
-    def _check(self, task: ClusteringTask) -> None:
+    def validate(self, task: ClusteringTask) -> None:
+        """Refuse switch values outside their choices and ``proxy_space=official`` on an encoder whose text width
+        differs from its joint width (the official output vectors would not fit the token slot)."""
         c = self.config
         for key, value, valid in (("proxy_space", c.proxy_space, PROXY_SPACES), ("batching", c.batching, BATCHINGS),
                                   ("decay_scope", c.decay_scope, DECAY_SCOPES), ("readout", c.readout, READOUTS),
@@ -142,13 +148,15 @@ class MultiMaP(ProxyMethod):
                 f"({enc.text_width}-d); that only works when the two widths match (ViT-B/32). Use proxy_space=token."
             )
 
-    def _reference_words(self, task: ClusteringTask) -> torch.Tensor:
-        """z_i: index of the reference word CLIP zero-shot assigns to each image."""
+    def reference_words(self, task: ClusteringTask) -> torch.Tensor:
+        """z_i = argmax_k cos(x_i, T(prompt ⊕ word_k)) (Fig. 2): index of the reference word CLIP zero-shot assigns
+        to each image (``zero_shot_template``)."""
         text = word_text_embeddings(task.encoder, task.prompt, task.reference_words, self.config.zero_shot_template)
         return (task.features.embeddings @ text.T).argmax(dim=1)
 
-    def _word_vectors(self, task: ClusteringTask, words: list[str]) -> torch.Tensor:
-        """e(word): token-space mean BPE embedding, or the official CLIP output vector."""
+    def word_vectors(self, task: ClusteringTask, words: list[str]) -> torch.Tensor:
+        """e(word) of the constraints and of w_i(0) = e(z_i): token-space mean BPE embedding (``proxy_space=token``),
+        or the official CLIP output vector (``proxy_space=official``)."""
         if self.config.proxy_space == "token":
             return task.encoder.token_embeddings(words)
         return task.encoder.encode_text(words, normalize=False)
@@ -203,7 +211,9 @@ class MultiMaP(ProxyMethod):
         return {"alpha": self.config.alpha * scales["alpha_scale"], "beta": self.config.beta * scales["beta_scale"],
                 "lr": self._step_size(task, word_vecs), **scales}
 
-    def _batches(self, task: ClusteringTask, gen: torch.Generator) -> list[torch.Tensor]:
+    def batches(self, task: ClusteringTask, gen: torch.Generator) -> list[torch.Tensor]:
+        """One epoch's mini-batches of image indices from ``gen``: a fresh permutation (``batching=shuffled``), or
+        the official loop's contiguous slices with only their order shuffled (``blocks``)."""
         n, b = task.n, self.config.batch_size
         if self.config.batching == "shuffled":
             return list(torch.randperm(n, generator=gen).split(b))
@@ -211,15 +221,15 @@ class MultiMaP(ProxyMethod):
         return [blocks[i] for i in torch.randperm(len(blocks), generator=gen)]
 
     def fit(self, task: ClusteringTask) -> FitResult:
-        self._check(task)
+        self.validate(task)
         c = self.config
         device = task.device
         x = task.features.embeddings
         prompt = proxy_prompt(task.encoder, task.prompt, official=c.official_text_encoder, truncate=c.truncate,
                               prefix_cache=c.prefix_cache)
-        z = self._reference_words(task)
-        word_vecs = self._word_vectors(task, list(task.reference_words)).to(device)
-        concept = self._word_vectors(task, [task.concept]).to(device)[0]
+        z = self.reference_words(task)
+        word_vecs = self.word_vectors(task, list(task.reference_words)).to(device)
+        concept = self.word_vectors(task, [task.concept]).to(device)[0]
         anchors = word_vecs[z]  # e(z_i)
         proxies = torch.nn.Parameter(anchors.clone())  # w_i(0) = e(z_i)
         table_decay = c.weight_decay if c.decay_scope == "table" else 0.0
@@ -234,7 +244,7 @@ class MultiMaP(ProxyMethod):
         bar = task.progress(c.epochs, self.name)
         for _ in range(c.epochs):
             sums = {"loss": 0.0, "align": 0.0, "concept": 0.0, "reference": 0.0}
-            batches = self._batches(task, gen)
+            batches = self.batches(task, gen)
             for idx in batches:
                 idx = idx.to(device)
                 w = F.embedding(idx, proxies, sparse=True) if sparse else proxies[idx]
@@ -250,7 +260,7 @@ class MultiMaP(ProxyMethod):
             bar.update()
             bar.set_postfix(loss=f"{sums['loss']:.4f}")
         bar.close()
-        return self._readout(task, prompt, proxies.detach(), z, history, effective)
+        return self.fit_result(task, prompt, proxies.detach(), z, history, effective)
 
     def batch_objective(self, x: torch.Tensor, t: torch.Tensor, w: torch.Tensor, concept: torch.Tensor,
                         anchors: torch.Tensor, alpha: float | None = None,
@@ -269,8 +279,11 @@ class MultiMaP(ProxyMethod):
         return loss, {"loss": loss, **terms}
 
     @torch.no_grad()
-    def _readout(self, task: ClusteringTask, prompt: ProxyPrompt, w: torch.Tensor, z: torch.Tensor,
-                 history: list[dict[str, float]], effective: dict[str, float | str]) -> FitResult:
+    def fit_result(self, task: ClusteringTask, prompt: ProxyPrompt, w: torch.Tensor, z: torch.Tensor,
+                   history: list[dict[str, float]], effective: dict[str, float | str]) -> FitResult:
+        """The readout of trained proxies w: t*_i = T(prompt with w_i at ``*``) normalised (``readout=prompt``, the
+        official evaluation's first print) or another representation, clustered by the shared k-means protocol;
+        the zero-shot word counts and effective hyperparameters go in ``info``."""
         t = F.normalize(torch.cat([prompt.encode(chunk) for chunk in w.split(1024)]), dim=-1)
         x = task.features.embeddings
         if self.config.readout == "prompt":

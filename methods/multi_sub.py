@@ -6,19 +6,23 @@ Phase II, no evaluation; notes §3.2), so this follows the paper's equations and
 switch. Equation → code:
 
 * Subspace basis Z (K×W): the reference words' mean BPE token embeddings, ``encoder.token_embeddings``
-  (``subspace=token``, the paper's best; ``prompt``/``text`` are its ablations). → ``_subspace``
+  (``subspace=token``, the paper's best; ``prompt``/``text`` are its ablations). → ``subspace_basis``
+* Latent factors p_i (N×W), initialised by ``init`` plus seeded noise. → ``init_latent``
 * Proxy weights a_ik = exp(p_i·z_k / τ) / Σ_j exp(p_i·z_j / τ) (τ = 1 in the paper) and proxy word
-  w_i = Σ_k a_ik z_k: w lies in the span (the convex hull) of the z_k. → ``_weights``, ``_proxies``
+  w_i = Σ_k a_ik z_k: w lies in the span (the convex hull) of the z_k. → ``_weights``, ``proxies``
 * Prompt t*_i = h(φ(t*) ‖ φ(w_i)): w_i at the prompt's ``*`` slot, through the frozen text tower.
   → ``mcbench.prompts.PrefixCachedPrompt.encode`` (= ``ProxyPrompt.encode``: the prefix's keys/values computed once)
 * Phase I, alignment L(w_i) = −⟨f(x_i), t*_i⟩, as the code's CosineEmbeddingLoss: mean(1 − cos(f(h_i), t*_i)).
   f is a trainable copy of the image tower's last projection applied to the cached pre-projection
   features h_i (no image forward pass); p and f are learned together. → ``alignment_loss`` (Multi-MaP's)
-* Phase II, clustering loss on v_i = [w_i; x_i] with pseudo-labels formed from the proxies:
+* Phase II, clustering loss on v_i = [w_i; x_i] (→ ``concat``) with pseudo-labels formed from the proxies
+  (→ ``assign_pseudo_labels``):
   L_intra = mean over same-label pairs (i≠j) of ‖v_i − v_j‖² (squared, as the paper writes it),
   L_inter = mean over different-label pairs of max(0, m − ‖v_i − v_j‖),
   L = λ·L_intra + (1 − λ)·L_inter; only f is updated. → ``clustering_loss``
+* Each epoch of either phase: seeded batches (→ ``batches``), Adam (paper) or Adagrad (code) (→ ``make_optimizer``).
 * The phases alternate for ``rounds`` rounds; the final v_i is clustered by the shared k-means protocol.
+* Switch values and encoder widths are checked before a fit. → ``validate``
 
 Spaces made explicit: p_i, z_k and w_i live in the text tower's token-embedding space (width W); f(h_i),
 t*_i and the proxies handed back for naming clusters (normalised t*_i) live in CLIP's joint space (D).
@@ -123,17 +127,17 @@ class MultiSub(ProxyMethod):
 
     def fit(self, task: ClusteringTask) -> FitResult:
         cfg = self.config
-        self._validate(task)
+        self.validate(task)
         enc, dev = task.encoder, task.device
         gen = task.generator()
-        z = self._subspace(task).to(dev)  # K×W
+        z = self.subspace_basis(task).to(dev)  # K×W
         prompt = proxy_prompt(enc, task.prompt, official=cfg.official_text_encoder, prefix_cache=cfg.prefix_cache)
         h = task.features.pre_projection.to(dev).float()
         weight0, bias0 = enc.projection_parameters()
         weight = weight0.to(dev).clone().requires_grad_(True)
         bias = None if bias0 is None else bias0.to(dev).clone().requires_grad_(True)
         proj = [weight] + ([] if bias is None else [bias])
-        p = self._init_latent(task, z, gen).requires_grad_(True)
+        p = self.init_latent(task, z, gen).requires_grad_(True)
 
         history: list[dict[str, float]] = []
         labels = None
@@ -142,7 +146,8 @@ class MultiSub(ProxyMethod):
         for r in range(cfg.rounds):
             # Phase I: proxy learning and alignment (p and f)
             if opt1 is None or cfg.reset_optimizers:
-                opt1 = self._optimizer([{"params": [p], "lr": cfg.lr_proxy}, {"params": proj, "lr": cfg.lr_projection}])
+                opt1 = self.make_optimizer([{"params": [p], "lr": cfg.lr_proxy},
+                                            {"params": proj, "lr": cfg.lr_projection}])
             for _ in range(cfg.phase1_epochs):
                 align = self._phase1_epoch(task, opt1, p, z, h, weight, bias, prompt, gen)
                 history.append({"round": float(r), "phase": 1.0, "align": align})
@@ -150,12 +155,12 @@ class MultiSub(ProxyMethod):
                 bar.update()
             # Phase II: clustering (f only), pseudo-labels from the proxies, fixed for the phase
             with torch.no_grad():
-                w = self._proxies(p, z)
-                new = self._pseudo_labels(task, p, z, w, enc.project_images(h, weight, bias), gen)
+                w = self.proxies(p, z)
+                new = self.assign_pseudo_labels(task, p, z, w, enc.project_images(h, weight, bias), gen)
                 changed = 1.0 if labels is None else float((new != labels).float().mean())
                 labels = new
             if opt2 is None or cfg.reset_optimizers:
-                opt2 = self._optimizer([{"params": proj, "lr": cfg.lr_projection_cluster}])
+                opt2 = self.make_optimizer([{"params": proj, "lr": cfg.lr_projection_cluster}])
             for _ in range(cfg.phase2_epochs):
                 sums = self._phase2_epoch(task, opt2, w, labels, h, weight, bias, gen)
                 history.append({"round": float(r), "phase": 2.0, "cluster": sums[0], "intra": sums[1],
@@ -166,10 +171,10 @@ class MultiSub(ProxyMethod):
         bar.close()
 
         with torch.no_grad():
-            w = self._proxies(p, z)
+            w = self.proxies(p, z)
             x = enc.project_images(h, weight, bias)
             t = F.normalize(prompt.encode(w), dim=-1)
-            rep = {"concat": lambda: self._concat(w, x), "prompt": lambda: t,
+            rep = {"concat": lambda: self.concat(w, x), "prompt": lambda: t,
                    "image": lambda: F.normalize(x, dim=-1), "word": lambda: w}[cfg.readout]()
             a = self._weights(p, z)
         info = {
@@ -186,9 +191,9 @@ class MultiSub(ProxyMethod):
                       gen: torch.Generator) -> float:
         """One Phase I epoch: minimise the alignment loss over p and f; returns its mean before the steps."""
         total = 0.0
-        for idx in self._batches(task.n, gen, task.device):
+        for idx in self.batches(task.n, gen, task.device):
             x = task.encoder.project_images(h[idx], weight, bias)
-            t = prompt.encode(self._proxies(p[idx], z))
+            t = prompt.encode(self.proxies(p[idx], z))
             loss = alignment_loss(x, t)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -203,8 +208,8 @@ class MultiSub(ProxyMethod):
         (L, L_intra, L_inter) before the steps."""
         cfg = self.config
         sums = np.zeros(3)
-        for idx in self._batches(task.n, gen, task.device):
-            v = self._concat(w[idx], task.encoder.project_images(h[idx], weight, bias))
+        for idx in self.batches(task.n, gen, task.device):
+            v = self.concat(w[idx], task.encoder.project_images(h[idx], weight, bias))
             loss, intra, inter = clustering_loss(v, labels[idx], cfg.lam, cfg.margin, cfg.intra_distance)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -213,7 +218,9 @@ class MultiSub(ProxyMethod):
         return sums / task.n
 
     # ------------------------------------------------------------------ pieces
-    def _validate(self, task: ClusteringTask) -> None:
+    def validate(self, task: ClusteringTask) -> None:
+        """Refuse switch values outside their choices, τ ≤ 0, negative epochs or batch sizes, and joint-space vectors
+        (``subspace=prompt|text``, ``init=official``) in the token slot of an encoder whose widths differ."""
         cfg = self.config
         for key, value, choices in (("subspace", cfg.subspace, SUBSPACES), ("init", cfg.init, INITS),
                                     ("optimizer", cfg.optimizer, OPTIMIZERS),
@@ -235,16 +242,17 @@ class MultiSub(ProxyMethod):
                 f"subspace=token and init=uniform|mean|zeroshot"
             )
 
-    def _subspace(self, task: ClusteringTask) -> torch.Tensor:
-        """Z: the token embeddings of the reference words (or the ablations' text embeddings)."""
+    def subspace_basis(self, task: ClusteringTask) -> torch.Tensor:
+        """Z (K×W), the subspace basis: the token embeddings of the reference words (``subspace=token``, the
+        paper's best) or the ablations' text embeddings (``prompt``, ``text``)."""
         words = list(task.reference_words)
         if self.config.subspace == "token":
             return task.encoder.token_embeddings(words).float()
         template = "prompt" if self.config.subspace == "prompt" else "bare"
         return word_text_embeddings(task.encoder, task.prompt, words, template).float()
 
-    def _init_latent(self, task: ClusteringTask, z: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """p_0 (N×W) in the space of Z, plus seeded noise of std ``init_noise``.
+    def init_latent(self, task: ClusteringTask, z: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """p_0 (N×W) in the space of Z (``init``), plus seeded noise of std ``init_noise``.
 
         The noise is a seeded random projection of each image's features, so it follows the image, not its
         position in the task order: whole-batch training is then equivariant to reordering the images.
@@ -270,31 +278,37 @@ class MultiSub(ProxyMethod):
         """a_ik = softmax_k(p_i·z_k / τ)."""
         return torch.softmax(p @ z.T / self.config.temperature, dim=1)
 
-    def _proxies(self, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-        """w_i = Σ_k a_ik z_k."""
+    def proxies(self, p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """The proxy words w_i = Σ_k a_ik z_k, a_ik = softmax_k(p_i·z_k / τ): in the convex hull of the z_k."""
         return self._weights(p, z) @ z
 
-    def _concat(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    def concat(self, w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Phase II's v_i = [w_i; x_i], each part L2-normalised first when ``concat_norm`` (the raw concatenation
+        otherwise, as the released code)."""
         if self.config.concat_norm:
             w, x = F.normalize(w, dim=-1), F.normalize(x, dim=-1)
         return torch.cat([w, x], dim=1)
 
-    def _pseudo_labels(self, task: ClusteringTask, p: torch.Tensor, z: torch.Tensor, w: torch.Tensor,
-                       x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    def assign_pseudo_labels(self, task: ClusteringTask, p: torch.Tensor, z: torch.Tensor, w: torch.Tensor,
+                             x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """Phase II's pseudo-labels, fixed for the phase: argmax_k a_ik, the nearest reference word (``argmax_a``), or
+        k-means with k = the task's k, seeded from ``gen``, on w (``kmeans_w``) or on v = [w; x] (``kmeans_v``)."""
         mode = self.config.pseudo_labels
         if mode == "argmax_a":
             return self._weights(p, z).argmax(1)
-        data = w if mode == "kmeans_w" else self._concat(w, x)
+        data = w if mode == "kmeans_w" else self.concat(w, x)
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
         km = KMeans(n_clusters=task.k, random_state=seed, n_init=1).fit(data.cpu().double().numpy())
         return torch.as_tensor(km.labels_, dtype=torch.long, device=task.device)
 
-    def _batches(self, n: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
+    def batches(self, n: int, gen: torch.Generator, device: torch.device) -> list[torch.Tensor]:
         """A fresh seeded permutation cut into batches (one whole batch when ``batch_size`` is 0)."""
         perm = torch.randperm(n, generator=gen).to(device)
         size = self.config.batch_size or n
         return list(perm.split(size))
 
-    def _optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+    def make_optimizer(self, groups: list[dict]) -> torch.optim.Optimizer:
+        """The optimiser of a phase over ``groups``: Adam (paper) or Adagrad (released code), ``weight_decay`` on every
+        trained tensor."""
         cls = torch.optim.Adam if self.config.optimizer == "adam" else torch.optim.Adagrad
         return cls(groups, weight_decay=self.config.weight_decay)
