@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         settings.arch_n = args.arch_n
     if args.arch_growth:
         settings.arch_n_growth = tuple(int(x) for x in args.arch_growth.split(",") if x.strip())
-    threads = sections._cpu_threads()
+    threads = sections.cpu_threads()
     folder = Path(args.out)
     folder.mkdir(parents=True, exist_ok=True)
     settings.arch_partial = str(folder / "architecture.partial.json")

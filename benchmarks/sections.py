@@ -71,7 +71,8 @@ class Settings:
         return ([f"dataset.n={n}"] if n else []) + list(self.method_overrides.get(method, []))
 
 
-def _cpu_threads() -> int:
+def cpu_threads() -> int:
+    """Set torch's CPU threads as the runner does (``mcbench.devices.set_cpu_threads``) and return how many."""
     from mcbench.devices import set_cpu_threads
 
     return set_cpu_threads()  # what the runner does on the CPU
