@@ -15,7 +15,7 @@ import os
 import shutil
 from pathlib import Path
 
-from mcbench.data.folder import LAYOUT
+from mcbench.data.folder_scan import LAYOUT
 from mcbench.data.papers import PAPER_DATASETS
 
 UCI_FACES = PAPER_DATASETS["cmuface"].urls["uci_faces"]

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from mcbench.data.base import DATASETS
-from mcbench.data.folder import DatasetLayoutError, DatasetWarning
+from mcbench.data.folder_scan import DatasetLayoutError, DatasetWarning
 from mcbench.data.folder_checks import OPTION_NAMES, FolderOptions
 from mcbench.data.papers import DATA_FILE, KIND, PAPER_DATASETS, discover, register_paper_datasets
 from mcbench.data.synthetic import generate

@@ -20,7 +20,8 @@ import pytest
 from PIL import Image
 
 from mcbench.data.base import DATASETS, build_dataset
-from mcbench.data.folder import IMAGE_EXTENSIONS, BadImageError, DatasetLayoutError, DatasetWarning, Expect
+from mcbench.data.folder_checks import Expect
+from mcbench.data.folder_scan import IMAGE_EXTENSIONS, BadImageError, DatasetLayoutError, DatasetWarning
 from mcbench.data.papers import PAPER_DATASETS, load_paper_dataset
 from mcbench.data.synthetic import generate
 from mcbench.words import WORD_SOURCES

@@ -28,7 +28,7 @@ from PIL import Image
 
 from mcbench.contracts import METHODS
 from mcbench.data.base import build_dataset
-from mcbench.data.folder import BadImageError, DatasetWarning
+from mcbench.data.folder_scan import BadImageError, DatasetWarning
 from mcbench.data.images import MAX_DECODE_PIXELS, ImageReadError, check_image, load_rgb
 from mcbench.encoders import create_encoder
 from mcbench.features import _checksum, cache_path, feature_key, image_features

@@ -28,11 +28,6 @@ from mcbench.data.folder_build import FolderDataset, build_from_scans
 from mcbench.data.folder_checks import FolderOptions, with_folder_options
 from mcbench.data.folder_scan import IMAGE_EXTENSIONS, LAYOUT, child_dirs, discover_aspects, scan_aspect, slug
 
-# re-exported: the public names of the folder datasets, importable from here as before the split
-from mcbench.data.bad_images import bad_images_message, find_bad_images  # noqa: F401
-from mcbench.data.folder_checks import BAD_IMAGE_MODES, FINGERPRINTS, VERIFY_MODES, Expect, check_modes  # noqa: F401
-from mcbench.data.folder_scan import AspectScan, BadImageError, DatasetLayoutError, DatasetWarning  # noqa: F401
-
 CONFIG_FILE = "mcbench.yaml"
 #: The prompt of an aspect that ``mcbench.yaml`` does not describe (``{aspect}`` is its concept word).
 DEFAULT_PROMPT = "A photo with a {aspect} of *"

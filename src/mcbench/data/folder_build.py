@@ -31,6 +31,7 @@ from mcbench.data.base import Aspect, MultiViewDataset
 from mcbench.data.folder_checks import FolderOptions, report
 from mcbench.data.folder_scan import LAYOUT, AspectScan, BadImageError, DatasetWarning
 from mcbench.data.images import ImageReadError, load_rgb
+from mcbench.hashing import file_sha256
 
 #: Bump when the fingerprint recipe changes (it is part of the revision).
 MANIFEST_VERSION = 1
@@ -54,14 +55,6 @@ class FolderDataset(MultiViewDataset):
                 f"so it probably changed since: replace or delete it and rerun (dataset.on_bad_image=skip leaves "
                 f"unreadable files out)"
             ) from exc
-
-
-def _file_digest(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 
@@ -183,9 +176,9 @@ def build_from_scans(
     if fingerprint == "content":
         differing = []
         for i, key in enumerate(keys):
-            read = _file_digest(paths[i])  # the copy whose pixels are encoded
+            read = file_sha256(paths[i])  # the copy whose pixels are encoded
             copies = [scans[a].files[key][1] for a in order if key in scans[a].files]
-            others = {_file_digest(p) for p in copies if p != paths[i]} - {read}
+            others = {file_sha256(p) for p in copies if p != paths[i]} - {read}
             if others:
                 differing.append(key)
             h.update(read.encode())
