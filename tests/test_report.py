@@ -19,6 +19,7 @@ from cli_inprocess import Completed, run_cli
 from report_fakes import fabricate_run
 
 from mcbench.commands import report
+from mcbench.commands.report import figures
 
 FAST = ["encoder=tiny_clip_random", "logger=none", "protocol.n_restarts=2", "progress=false"]
 
@@ -102,12 +103,12 @@ def test_report_of_a_real_run_has_one_section_per_task(real_run):
 def test_report_of_a_real_run_shows_names_config_and_writes_figures(real_run):
     page = (real_run / "report" / "index.html").read_text(encoding="utf-8")
     config = (real_run / ".hydra" / "config.yaml").read_text(encoding="utf-8")
-    assert "<h2>Configuration</h2>" in page and report._e(config) in page
+    assert "<h2>Configuration</h2>" in page and report.escape(config) in page
     assert "n_restarts: 2" in page
     for task in (real_run / "tasks").iterdir():
         names = report.TaskArtifacts.load(task).names
         for n in names:
-            assert f">{report._e(n['word'])}<" in page
+            assert f">{report.escape(n['word'])}<" in page
         figures = {p.name for p in (real_run / "report" / "figures").glob(f"{task.name}-*.png")}
         assert figures == {f"{task.name}-{kind}.png" for kind in
                            ("contingency-number", "contingency-suits", "samples", "map-pca")}
@@ -169,7 +170,7 @@ def test_page_size_does_not_grow_with_the_number_of_images(tmp_path):
 def test_collisions_loss_and_tsne_on_a_fabricated_run(tmp_path):
     run = fabricate_run(tmp_path, n=150, history=8)
     page = report.render_run(run, opts=report.Options(tsne=True, per_cluster=4)).read_text(encoding="utf-8")
-    assert "two clusters named &#x27;red&#x27; (clusters 0, 1)" in page
+    assert report.escape("two clusters named 'red' (clusters 0, 1)") in page
     assert page.count('class="l collide">same name</td>') == 2
     assert 'alt="loss curve"' in page and "8 epochs" in page
     assert 'alt="t-SNE map"' in page
@@ -241,12 +242,30 @@ def test_cli_errors_are_one_clear_line(tmp_path):
     assert proc.returncode == 2 and "neither a run folder" in proc.stderr
 
 
-def test_markdown_tables_become_html():
-    md = "# title\n\ntext with `code`\n\n## part\n\n| aspect | a | runs |\n|---|---|---|\n| color | **0.5** | 2 |\n"
-    out = report.markdown_to_html(md)
-    assert "<h3>title</h3>" in out and "<code>code</code>" in out and "<h4>part</h4>" in out
-    assert '<tr><td class="l">color</td><td><b>0.5</b></td><td>2</td></tr>' in out
-    assert out.count("<tr>") == 2  # header + one row; the |---| line is dropped
+def test_the_sweep_leaderboard_is_rendered_from_the_rows_not_through_markdown(tmp_path):
+    """Two seeds of one method: the board's cells (mean ± std, runs) come from the rows in memory, the same tables
+    as mcbench-leaderboard's Markdown (``board_tables``), escaped; no CSV is written."""
+    import pandas as pd
+
+    from mcbench.results.board_markdown import board_tables, to_markdown
+    from mcbench.results.leaderboard import aggregate, load_rows
+
+    rows = [{"run_id": f"r{s}", "status": "ok", "method": "m<x>", "dataset": "d", "aspect": "color", "seed": s,
+             "encoder": "e", "words_source": "declared", "nmi": 0.5 + 0.1 * s, "ri": 0.7, "hparams": {"lr": 0.1},
+             "dataset_params": {"n": 10}} for s in (0, 1)]
+    tables = report.sweep_board(rows, ("nmi", "ri"))
+    assert [t.rows for t in tables] == [[["color", "NMI", "0.5500 ± 0.0707", "1 × 2"],
+                                         ["color", "RI", "0.7000 ± 0.0000", "1 × 2"]]]
+    assert tables[0].bold == [[False, False, True, False]] * 2
+    page = report.html.render_template("leaderboard.html.j2", board=tables, board_metrics=("nmi", "ri"),
+                                       ceiling="ceiling (probe)")
+    assert "<th>m&lt;x&gt;</th>" in page and '<tr><td class="l">color</td><td>NMI</td><td><b>0.5500 ± 0.0707</b>' in page
+    assert not list(tmp_path.iterdir())
+    frame = pd.DataFrame([{k: (__import__("json").dumps(v) if isinstance(v, dict) else v) for k, v in r.items()}
+                          for r in rows])
+    board = aggregate(load_rows(frame, include_sanity=True))
+    assert "| color | NMI | **0.5500 ± 0.0707** | 1 × 2 |" in to_markdown(board)  # the same cells in Markdown
+    assert board_tables(board)[0].head == ["aspect", "metric", "m<x>", "runs (image sets × seeds)"]
 
 
 def test_dataset_spec_takes_the_loader_and_the_data_location_from_the_run_config(tmp_path):
@@ -267,7 +286,7 @@ def test_found_clusters_take_the_colour_of_their_matched_class():
     assert list(of_cluster) == [1, 3, 0, 2] and n == 4
     assert list(point) == [0, 0, 0, 1, 1, 3, 2, 2, 2, 2]
     # same colour for a cluster and its class: one palette of n colours in both panels
-    assert (report._colors(point, n)[:3] == report._colors(truth, n)[:3]).all()
+    assert (figures._colors(point, n)[:3] == figures._colors(truth, n)[:3]).all()
 
 
 def test_a_fabricated_run_map_matches_colours_and_names_the_page(tmp_path):
