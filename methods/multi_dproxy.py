@@ -21,7 +21,7 @@ Equation → code
   with s_ij = cos(f_i, w_j)/σ and H_i the ``hard_negatives`` most similar j of another pseudo-cluster
   → ``loss_contrast``.
 * total (§1.5)  L = L_a + α(t) L_u + β(t) L_c,  α(t) = min(0.5, 0.1 + 0.4 t/E),  β(t) = 0.1 (1 − cos(π t/E))
-  → ``alpha_schedule``, ``beta_schedule``; t = the 0-based epoch.
+  → ``batch_objective`` (one mini-batch), ``alpha_schedule``, ``beta_schedule``; t = the 0-based epoch.
 * dynamic candidate management (§1.4): every R epochs k-means (k = M) on the proxies, score each candidate by
   its mean (or max) cosine to the centres, keep the top half → ``CandidatePool.prune``, ``pool_schedule``.
 * final partition: the task's k-means protocol on F (``FitResult.from_representation``). With
@@ -356,12 +356,14 @@ class CandidatePool:
 
     @property
     def centroid(self) -> torch.Tensor:
+        """c̄ = mean_k c_k over the current pool, the target of L_u (§1.3a)."""
         return self.emb.mean(0)
 
     def weights(self, latent: torch.Tensor) -> torch.Tensor:
         return torch.softmax(latent @ self.unit.T / self.tau, dim=-1)
 
     def proxies(self, latent: torch.Tensor) -> torch.Tensor:
+        """w_i = Σ_k softmax_k(w'_i·ĉ_k / τ_α) c_k (§1.3a) for the latents ``latent``, over the current pool."""
         return self.weights(latent) @ self.emb
 
     def scores(self, centres: torch.Tensor, score: str) -> torch.Tensor:
@@ -401,6 +403,7 @@ class TextSide:
 
     @torch.no_grad()
     def encode_all(self, w: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """T⁰ of all proxies ``w`` (``encode`` in chunks of ``chunk`` rows, no gradient): the readout's text side."""
         return torch.cat([self.encode(w[i:i + chunk]) for i in range(0, len(w), chunk)])
 
 
