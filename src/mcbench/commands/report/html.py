@@ -16,6 +16,7 @@ from markupsafe import Markup, escape
 
 import mcbench
 from mcbench.atomic import atomic_path, write_text_atomic
+from mcbench.results import schema
 from mcbench.commands.report.analysis import (
     collision_findings, contingency, diagonal_order, matched_colors, page_subject, pca_2d, sample_members, shorten,
     subsample, sweep_board, swept_values, tsne_2d,
@@ -28,7 +29,6 @@ from mcbench.commands.report.loading import (
 PER_CLUSTER = 12     # thumbnails per cluster
 THUMB = 64           # thumbnail side in pixels
 MAX_POINTS = 5000    # points per 2-D map
-METRIC_NAMES = ("nmi", "ri", "ari", "ami", "acc")
 
 
 @dataclass
@@ -132,7 +132,7 @@ def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts
         findings.append(note)
 
     others = json_dict(row.get("nmi_other_aspects"))
-    metric_rows = [[m.upper(), row.get(m), row.get(f"{m}_std", "")] for m in METRIC_NAMES if m in row]
+    metric_rows = [[m.title, row.get(m.name), row.get(f"{m.name}_std", "")] for m in schema.METRICS if m.name in row]
     metric_rows += [[f"NMI vs {a}", v, ""] for a, v in sorted(others.items())]
 
     # cluster names, with the majority true class of the named aspect
