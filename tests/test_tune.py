@@ -61,3 +61,18 @@ def test_write_choice_keeps_comments_and_adds_missing_keys(tmp_path):
     text = path.read_text()
     assert "lr: 0.02   # the learning rate" in text
     assert yaml.safe_load(text) == {"name": "multi_map", "lr": 0.02, "alpha": 0.2, "beta": 0.5}
+
+
+def test_write_choice_keeps_the_yaml_minimal(tmp_path):
+    """conf/method/<m>.yaml holds only what differs from the Config dataclass: a chosen value equal to the dataclass
+    default removes its key, another one is written; the defaults list and comments stay."""
+    path = tmp_path / "m.yaml"
+    shipped = (tune.conf_dir() / "method" / "multi_map.yaml").read_text()
+    path.write_text(shipped)
+    tune.write_choice("multi_map", {"lr": 0.005, "alpha": 0.2, "beta": 0.3, "epochs": 20}, path)  # lr, alpha: defaults
+    text = path.read_text()
+    conf = yaml.safe_load(text)
+    assert conf == {"defaults": ["/method_schema/multi_map@_here_", "_self_"], "name": "multi_map", "beta": 0.3,
+                    "epochs": 20}
+    assert text.startswith(shipped.split("defaults:")[0]) and "beta: 0.3  " in text
+    assert tune.method_defaults("multi_map")["lr"] == 0.02 and "defaults" not in tune.method_defaults("multi_map")

@@ -1,14 +1,33 @@
-"""The one check of a method's settings against its ``Config`` dataclass (the schema): an unknown key or a
-value of the wrong type is one line naming the setting, the expected type and the valid settings.
+"""The one validation layer of a method's settings. A method's ``Config`` dataclass is the schema:
 
-Used where settings enter: ``ProxyMethod.from_params`` (every run, whatever composed the config) and the
-command line's check before Hydra composes (``mcbench.commands.overrides``), which asks :func:`setting_names`.
+* :func:`check_params` / :func:`check_setting`: an unknown key or a value of the wrong type is one line naming
+  the setting, the expected type and the valid settings. Used where settings enter: ``ProxyMethod.from_params``
+  (every run, whatever composed the config) and the command line's check before Hydra composes
+  (``mcbench.commands.overrides``), so a typo is reported by this module's words, not by Hydra's.
+* :func:`register_method_schemas`: every method's ``Config`` is stored in Hydra's ConfigStore as the structured
+  config ``method_schema/<name>`` (its defaults, typed); ``conf/method/<name>.yaml`` pulls it through its
+  defaults list (``/method_schema/<name>@_here_``) and holds only what differs (``name``, tuned values).
+
+The schemas are read from the methods' source (:func:`read_method_configs`, the ``ast`` of ``methods/*.py``)
+so that composing a config (``mcbench --help``, ``--cfg job``, tab completion) imports neither torch nor the
+methods; a module whose ``Config`` the reader cannot follow is imported instead (the same dataclass, slower).
+tests/test_method_configs.py checks the source reading against the imported dataclasses.
 """
 
 from __future__ import annotations
 
+import ast
 import dataclasses
-from typing import Any, Mapping
+import functools
+import importlib
+import importlib.util
+import pkgutil
+import typing
+from pathlib import Path
+from typing import Any, Mapping, Union
+
+SCHEMA_GROUP = "method_schema"  # ConfigStore group of the methods' schemas (conf/method/<name>.yaml's defaults)
+METHODS_PACKAGE = "mcbench.methods"
 
 
 def setting_names(config_class: type) -> set[str]:
@@ -31,23 +50,186 @@ def expected_types(default: Any) -> tuple[type, ...] | None:
     return None
 
 
+def _unknown(kind: str, name: str, config_class: type, keys: list[str]) -> str:
+    return (f"Unknown setting(s) {', '.join(f'{kind}.{u}' for u in keys)} for {kind} '{name}'. "
+            f"Valid settings: {', '.join(sorted(setting_names(config_class)))}")
+
+
+def check_setting(kind: str, name: str, config_class: type, key: str, value: Any) -> str | None:
+    """One line for a mistyped ``value`` of the setting ``key`` (None: fine or not checked). ``key`` must be a
+    setting (:func:`setting_names`)."""
+    default = {f.name: f.default for f in dataclasses.fields(config_class)}[key]
+    expected = expected_types(default)
+    if expected is None or value is None:
+        return None
+    if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
+        return (f"{kind}.{key}={value!r} has the wrong type for {kind} '{name}': expected "
+                f"{expected[-1].__name__} (default {default!r})")
+    return None
+
+
 def check_params(kind: str, name: str, config_class: type, params: Mapping[str, Any]) -> None:
     """Raise ``ValueError`` for the first unknown setting or mistyped value in ``params``.
 
     ``kind`` is the config group ("method"), ``name`` the entry ("multi_map")."""
-    fields = {f.name: f for f in dataclasses.fields(config_class)}
-    unknown = sorted(set(params) - set(fields))
+    unknown = sorted(set(params) - setting_names(config_class))
     if unknown:
-        raise ValueError(
-            f"Unknown setting(s) {', '.join(f'{kind}.{u}' for u in unknown)} for {kind} '{name}'. "
-            f"Valid settings: {', '.join(sorted(fields))}"
-        )
+        raise ValueError(_unknown(kind, name, config_class, unknown))
     for key, value in params.items():
-        expected = expected_types(fields[key].default)
-        if expected is None or value is None:
-            continue
-        if isinstance(value, bool) and bool not in expected or not isinstance(value, expected):
-            raise ValueError(
-                f"{kind}.{key}={value!r} has the wrong type for {kind} '{name}': expected "
-                f"{expected[-1].__name__} (default {fields[key].default!r})"
-            )
+        problem = check_setting(kind, name, config_class, key, value)
+        if problem:
+            raise ValueError(problem)
+
+
+# ------------------------------------------------------------------------------------ schemas for Hydra
+
+
+def schema_class(name: str, config_class: type) -> type:
+    """The structured config of method ``name``: a dataclass with ``name`` and every field of ``config_class``,
+    same defaults. A float setting takes ``Union[int, float]`` (as :func:`check_params`: ``lr=1`` stays the int 1,
+    so a run's recorded settings and identity are those of the value written); a type OmegaConf cannot check
+    (anything but str, int, float, bool) is ``Any`` there and left to :func:`check_params`."""
+    hints = typing.get_type_hints(config_class)
+    fields: list[tuple[str, Any, Any]] = [("name", str, dataclasses.field(default=name))]
+    for f in dataclasses.fields(config_class):
+        hint = hints.get(f.name, Any)
+        typ = Union[int, float] if hint is float else hint if hint in (str, int, bool) else Any
+        if f.default is not dataclasses.MISSING:
+            spec = dataclasses.field(default=f.default)
+        elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+            spec = dataclasses.field(default_factory=f.default_factory)  # type: ignore[misc]
+        else:
+            spec = dataclasses.field()  # required: OmegaConf's '???'
+        fields.append((f.name, typ, spec))
+    return dataclasses.make_dataclass(f"{config_class.__name__}Schema", fields, kw_only=True)
+
+
+def schema_node(name: str, config_class: type) -> Any:
+    """The ConfigStore node of method ``name``: its typed structured config, or (where OmegaConf rejects a
+    default, e.g. an object it cannot hold) the plain defaults, which only :func:`check_params` checks."""
+    from omegaconf import OmegaConf
+
+    try:
+        node = OmegaConf.structured(schema_class(name, config_class))
+    except Exception:  # noqa: BLE001  (the untyped fallback below keeps the method usable)
+        node = OmegaConf.create({"name": name, **{
+            f.name: f.default if f.default is not dataclasses.MISSING else
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else "???"  # type: ignore[misc]
+            for f in dataclasses.fields(config_class)}})
+    # the composed config holds no reference to the generated class (the launchers pickle configs)
+    node._metadata.object_type = None  # type: ignore[attr-defined]
+    OmegaConf.set_struct(node, True)  # a key the schema lacks is an error, in a YAML file too
+    return node
+
+
+def register_method_schemas(store: Any = None) -> dict[str, type]:
+    """Store ``method_schema/<name>`` for every method of ``mcbench.methods`` (read from source); returns
+    name -> ``Config`` as read."""
+    from hydra.core.config_store import ConfigStore
+
+    store = store or ConfigStore.instance()
+    configs = read_method_configs()
+    for name, config_class in configs.items():
+        store.store(group=SCHEMA_GROUP, name=name, node=schema_node(name, config_class), provider="mcbench")
+    return configs
+
+
+# ------------------------------------------------------------------------- Config dataclasses, from source
+
+
+class _Unreadable(Exception):
+    """The source does not declare its ``Config`` in the plain form the reader follows."""
+
+
+_TYPES = {"str": str, "int": int, "float": float, "bool": bool}
+
+
+def read_method_configs(package: str = METHODS_PACKAGE) -> dict[str, type]:
+    """Method name -> its ``Config`` dataclass (field names, types, defaults), read from the source of every
+    module of ``package`` without importing it; a module the reader cannot follow is imported instead."""
+    return dict(_read_method_configs(package))
+
+
+@functools.lru_cache(maxsize=None)
+def _read_method_configs(package: str) -> dict[str, type]:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    out: dict[str, type] = {}
+    for info in sorted(pkgutil.iter_modules(spec.submodule_search_locations), key=lambda i: i.name):
+        module = f"{package}.{info.name}"
+        path = Path(info.module_finder.path) / f"{info.name}.py"  # type: ignore[union-attr]
+        try:
+            out.update(configs_in_source(path.read_text(encoding="utf-8")))
+        except (_Unreadable, OSError, SyntaxError, ValueError):
+            out.update(_configs_by_import(module))
+    return out
+
+
+def _configs_by_import(module_name: str) -> dict[str, type]:
+    module = importlib.import_module(module_name)
+    return {cls.name: cls.Config for cls in vars(module).values()
+            if isinstance(cls, type) and cls.__module__ == module_name and isinstance(getattr(cls, "name", None), str)
+            and dataclasses.is_dataclass(getattr(cls, "Config", None))}
+
+
+def configs_in_source(source: str) -> dict[str, type]:
+    """Method name -> ``Config`` of the ``@register_method("<name>")`` classes of one module's source."""
+    classes = {node.name: node for node in ast.parse(source).body if isinstance(node, ast.ClassDef)}
+    out = {}
+    for node in classes.values():
+        name = _registered_name(node)
+        if name is not None:
+            out[name] = _dataclass(classes[_config_name(node, classes)], classes)
+    return out
+
+
+def _registered_name(node: ast.ClassDef) -> str | None:
+    for deco in node.decorator_list:
+        if isinstance(deco, ast.Call) and ast.unparse(deco.func).split(".")[-1] in ("register_method", "register"):
+            if len(deco.args) == 1 and isinstance(deco.args[0], ast.Constant) and isinstance(deco.args[0].value, str):
+                return deco.args[0].value
+            raise _Unreadable(node.name)
+    return None
+
+
+def _config_name(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> str:
+    """The class ``Config`` names in ``node``'s body, or in its bases' (same module)."""
+    for stmt in node.body:
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
+            if any(isinstance(t, ast.Name) and t.id == "Config" for t in targets):
+                if isinstance(stmt.value, ast.Name) and stmt.value.id in classes:
+                    return stmt.value.id
+                raise _Unreadable(node.name)
+    for base in node.bases:
+        if isinstance(base, ast.Name) and base.id in classes:
+            try:
+                return _config_name(classes[base.id], classes)
+            except _Unreadable:
+                continue
+    raise _Unreadable(node.name)
+
+
+def _dataclass(node: ast.ClassDef, classes: dict[str, ast.ClassDef]) -> type:
+    if not any(ast.unparse(d).split("(")[0].split(".")[-1] == "dataclass" for d in node.decorator_list):
+        raise _Unreadable(node.name)
+    fields: list[tuple[str, type, Any]] = []
+    for base in node.bases:
+        if not (isinstance(base, ast.Name) and base.id in classes):
+            raise _Unreadable(node.name)
+        fields += [(f.name, f.type, dataclasses.field(default=f.default))
+                   for f in dataclasses.fields(_dataclass(classes[base.id], classes))]
+    for stmt in node.body:
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            annotation = ast.unparse(stmt.annotation)
+            if annotation.startswith(("ClassVar", "typing.ClassVar")):
+                continue
+            if annotation not in _TYPES or stmt.value is None:
+                raise _Unreadable(f"{node.name}.{stmt.target.id}")
+            default = ast.literal_eval(stmt.value)  # ValueError for field(...) and other expressions
+            if type(default) is not _TYPES[annotation] and not (annotation == "float" and type(default) is int):
+                raise _Unreadable(f"{node.name}.{stmt.target.id}")
+            fields = [f for f in fields if f[0] != stmt.target.id]
+            fields.append((stmt.target.id, _TYPES[annotation], dataclasses.field(default=default)))
+    return dataclasses.make_dataclass(node.name, fields)

@@ -52,16 +52,29 @@ def load_search(path: str | Path | None = None) -> dict[str, Any]:
     return search
 
 
+def config_defaults(method: str) -> dict[str, Any]:
+    """The method's ``Config`` dataclass defaults (the schema that conf/method/<name>.yaml extends)."""
+    import dataclasses
+
+    from mcbench.validation import read_method_configs
+
+    configs = read_method_configs()
+    if method in configs:
+        config = configs[method]
+    else:  # a plugin method
+        from mcbench.contracts import METHODS
+
+        config = METHODS.get(method).Config
+    return {f.name: f.default for f in dataclasses.fields(config)}
+
+
 def method_defaults(method: str) -> dict[str, Any]:
     """The method's current settings: its ``Config`` defaults under its YAML (what ``mcbench method=<name>``
     runs with)."""
-    import dataclasses
-
-    from mcbench.contracts import METHODS
-
-    fields = {f.name: f.default for f in dataclasses.fields(METHODS.get(method).Config)}
     with open(conf_dir() / "method" / f"{method}.yaml") as f:
-        return {**fields, **(yaml.safe_load(f) or {})}
+        own = yaml.safe_load(f) or {}
+    own.pop("defaults", None)
+    return {**config_defaults(method), **own}
 
 
 def candidates(method: str, grid: dict[str, list], budget: int) -> list[dict[str, Any]]:
@@ -129,12 +142,17 @@ def tune_method(method: str, search: dict[str, Any], budget: int, out: Path) -> 
 
 
 def write_choice(method: str, config: dict[str, Any], path: Path | None = None) -> None:
-    """Put the chosen values into conf/method/<method>.yaml (or ``path``), keeping every comment."""
+    """Put the chosen values into conf/method/<method>.yaml (or ``path``), keeping every comment. The YAML holds
+    only what differs from the ``Config`` dataclass: a chosen value equal to the dataclass default removes its
+    key (the schema gives it), any other value replaces the key's value or adds the key."""
     path = path or conf_dir() / "method" / f"{method}.yaml"
+    defaults = config_defaults(method)
     text = path.read_text()
     for key, value in config.items():
         pattern = re.compile(rf"^({re.escape(key)}:\s*)(\S+)", re.MULTILINE)
-        if pattern.search(text):
+        if key in defaults and type(defaults[key]) is type(value) and defaults[key] == value:
+            text = re.sub(rf"^{re.escape(key)}:.*\n?", "", text, count=1, flags=re.MULTILINE)
+        elif pattern.search(text):
             text = pattern.sub(lambda m: m.group(1) + _yaml_value(value), text, count=1)
         else:  # the YAML kept the Config default: add the key
             text = text.rstrip("\n") + f"\n{key}: {_yaml_value(value)}  # chosen by mcbench-tune (conf/tuned_on.yaml)\n"
