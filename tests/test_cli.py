@@ -92,6 +92,13 @@ def test_wrong_type_of_a_method_setting_is_one_line(tmp_path):
     proc = mcbench(tmp_path, "method=multi_map", "method.epochs=ten", *FAST, check=False)
     assert proc.returncode == 2
     assert "method.epochs='ten' has the wrong type" in proc.stderr.strip().splitlines()[-1]
+    # caught before Hydra composes (the same words as a run's own check): in --cfg, and in each choice of a sweep
+    proc = mcbench(tmp_path, "method=multi_map", "method.lr=fast", "--cfg", "job", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "mcbench: error: method.lr='fast' has the wrong type for method 'multi_map': expected float (default 0.005)")
+    proc = mcbench(tmp_path, "method=multi_map", "method.truncate=true,1", "hydra.mode=MULTIRUN", *FAST, check=False)
+    assert proc.returncode == 2 and "method.truncate=1 has the wrong type" in proc.stderr
+    assert not (tmp_path / "runs.csv").exists()
 
 
 def test_typo_in_a_dataset_setting(tmp_path):

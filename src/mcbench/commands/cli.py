@@ -93,17 +93,17 @@ def _choices(argv: list[str], key: str) -> list[str]:
 
 
 def register_plugin_configs(argv: list[str]) -> str | None:
-    """Give every picked method that has no YAML in ``conf/method/`` a config node built from its ``Config``
-    dataclass (Hydra's ConfigStore), so a method installed through the ``mcbench.methods`` entry point runs
-    without ``hydra.searchpath``. Returns one error line for a method found nowhere, else None."""
+    """Give every picked method that has no YAML in ``conf/method/`` a config node: its ``Config`` dataclass as
+    the same structured config the shipped methods' YAML extends (``mcbench.validation.schema_node``; the shipped
+    schemas are stored when Hydra imports ``mcbench.conf``), so a method installed through the ``mcbench.methods``
+    entry point runs without ``hydra.searchpath``. Returns one error line for a method found nowhere, else None."""
     picked = [m for m in _choices(argv, "method") if m not in shipped_choices("method")]
     if not picked:
         return None
-    import dataclasses
-
     from hydra.core.config_store import ConfigStore
 
     from mcbench.contracts import METHODS  # imports the plugins: only when one is picked
+    from mcbench.validation import schema_node
 
     store = ConfigStore.instance()
     for name in picked:
@@ -111,15 +111,7 @@ def register_plugin_configs(argv: list[str]) -> str | None:
             cls = METHODS.get(name)
         except UnknownNameError as exc:
             return str(exc)
-        node = {"name": name}
-        for f in dataclasses.fields(cls.Config):
-            if f.default is not dataclasses.MISSING:
-                node[f.name] = f.default
-            elif f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-                node[f.name] = f.default_factory()  # type: ignore[misc]
-            else:
-                node[f.name] = "???"
-        store.store(group="method", name=name, node=OmegaConf.create(node), provider=PLUGIN_GROUP)
+        store.store(group="method", name=name, node=schema_node(name, cls.Config), provider=PLUGIN_GROUP)
     return None
 
 

@@ -1,12 +1,15 @@
 """Checks of command-line overrides before Hydra composes: a typo in ``method.<key>`` or ``dataset.<key>``
-gets one line naming the key and the valid settings, instead of a struct error."""
+gets one line naming the key and the valid settings, and a ``method.<key>`` value of the wrong type one line naming
+the expected type (``mcbench.validation``, the same words as a run's own check), instead of Hydra's struct or
+merge error."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
+from typing import Any
 
 from mcbench.registry import UnknownNameError
+from mcbench.validation import check_setting, setting_names
 
 
 def _choices(argv: list[str], group: str, default: str) -> list[str]:
@@ -16,10 +19,43 @@ def _choices(argv: list[str], group: str, default: str) -> list[str]:
     return [default]
 
 
-def _method_keys(name: str) -> set[str]:
-    from mcbench.contracts import METHODS  # imported here: `mcbench --help` needs no torch
+def _method_config(name: str) -> type:
+    """The ``Config`` of method ``name``: read from the shipped methods' source (no torch), else a plugin's."""
+    from mcbench.validation import read_method_configs
 
-    return {f.name for f in dataclasses.fields(METHODS.get(name).Config)} | {"name"}
+    shipped = read_method_configs()
+    if name in shipped:
+        return shipped[name]
+    from mcbench.contracts import METHODS  # a plugin (or an unknown name): imported only then
+
+    return METHODS.get(name).Config
+
+
+def _method_keys(name: str) -> set[str]:
+    return setting_names(_method_config(name)) | {"name"}
+
+
+def _values(arg: str) -> list[Any]:
+    """The values an override sets (each choice of a sweep ``a,b``; none for ranges, globs, interpolations)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import ChoiceSweep
+
+    try:
+        override = OverridesParser.create().parse_override(arg)
+    except Exception:  # noqa: BLE001  (check_grammar reports unreadable overrides)
+        return []
+    value = override.value()
+    values = value.list if isinstance(value, ChoiceSweep) else [] if override.is_sweep_override() else [value]
+    return [v for v in values if not (isinstance(v, str) and "${" in v)]
+
+
+def _method_type_problem(arg: str, key: str, name: str) -> str | None:
+    config = _method_config(name)
+    for value in _values(arg):
+        problem = check_setting("method", name, config, key, value)
+        if problem:
+            return problem
+    return None
 
 
 def _dataset_keys(name: str) -> set[str] | None:
@@ -49,6 +85,10 @@ def check_overrides(argv: list[str], default_method: str, default_dataset: str) 
                 if valid is not None and key not in valid:
                     return (f"{group}.{key} is not a setting of {group} '{choice}'. Valid settings: "
                             f"{', '.join(sorted(valid - {'name'}))}")
+                if group == "method" and key != "name" and "." not in arg.split("=", 1)[0][len(group) + 1:]:
+                    problem = _method_type_problem(arg, key, choice)
+                    if problem:
+                        return problem
     return None
 
 
