@@ -325,3 +325,22 @@ def test_report_command_as_a_real_process(tmp_path):
                           timeout=600, env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
     assert proc.returncode == 0, proc.stderr
     assert (run / "report" / "index.html").is_file() and "report for" in proc.stdout
+
+
+def test_the_html_legend_says_what_the_markdown_legend_says():
+    """The board's legend is written twice (Markdown in board_markdown.INTRO, HTML in leaderboard.html.j2): the
+    same words, so that a change to one without the other fails here."""
+    import html as html_module
+
+    from mcbench.results.board_markdown import CEILING, INTRO
+
+    def words(text: str) -> list[str]:
+        text = re.sub(r"<[^>]+>", " ", html_module.unescape(text))
+        return re.sub(r"[*`]", " ", text).split()
+
+    from mcbench.results.board_markdown import BoardTable
+
+    table = BoardTable("d", "s", "e", "w", head=["aspect"], rows=[["color"]], bold=[[False]])
+    page = report.html.render_template("leaderboard.html.j2", board=[table], board_metrics=("nmi",), ceiling=CEILING)
+    legend = page.split("</h3>", 1)[1].split("<h4>", 1)[0]
+    assert words(legend) == words(INTRO.format(ceiling=CEILING))
