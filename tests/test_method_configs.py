@@ -42,7 +42,9 @@ def test_every_method_has_a_yaml_and_the_source_reading_matches_the_dataclass():
 def test_yaml_holds_only_what_differs_from_the_dataclass(name):
     conf = yaml.safe_load((REPO / "conf" / "method" / f"{name}.yaml").read_text())
     assert conf.pop("name") == name
-    assert conf.pop("defaults") == [f"/{SCHEMA_GROUP}/{name}@_here_", "_self_"]
+    assert conf.pop("defaults", None) == [f"/{SCHEMA_GROUP}/{name}@_here_", "_self_"], (
+        f"conf/method/{name}.yaml must extend its schema: start it with "
+        f"'defaults: [/{SCHEMA_GROUP}/{name}@_here_, _self_]' (docs/architecture.md, Configs)")
     defaults = {f.name: f.default for f in dataclasses.fields(METHODS.get(name).Config)}
     unknown = sorted(set(conf) - set(defaults))
     assert not unknown, f"conf/method/{name}.yaml: {unknown} are no settings of {METHODS.get(name).Config.__name__}"
