@@ -95,3 +95,19 @@ def test_composing_and_the_cfg_flag_import_no_torch(tmp_path):
                           env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
     assert proc.returncode == 0, proc.stderr
     assert "lr: 0.1" in proc.stdout and "LOADED False False" in proc.stdout
+
+
+def test_schemas_are_built_on_their_first_load_and_once_for_every_copy_hydra_makes():
+    """Hydra deep-copies the ConfigStore for each config lookup (about 90 for `mcbench --help`): the schemas stay
+    unbuilt until a composition loads one, and a copy shares what was built."""
+    import copy
+
+    from mcbench.validation import _LazyGroup
+
+    calls = []
+    group = _LazyGroup({"a.yaml": lambda: calls.append("a") or "node a", "b.yaml": lambda: calls.append("b") or "node b"})
+    twin = copy.deepcopy({"method_schema": group})["method_schema"]
+    assert sorted(twin) == ["a.yaml", "b.yaml"] and "a.yaml" in twin and calls == []
+    assert twin["a.yaml"] == "node a" and group["a.yaml"] == "node a" and calls == ["a"]
+    with pytest.raises(KeyError):
+        group["c.yaml"]

@@ -24,7 +24,7 @@ import importlib.util
 import pkgutil
 import typing
 from pathlib import Path
-from typing import Any, Mapping, Union
+from typing import Any, Callable, Mapping, Union
 
 SCHEMA_GROUP = "method_schema"  # ConfigStore group of the methods' schemas (conf/method/<name>.yaml's defaults)
 METHODS_PACKAGE = "mcbench.methods"
@@ -124,14 +124,48 @@ def schema_node(name: str, config_class: type) -> Any:
 
 def register_method_schemas(store: Any = None) -> dict[str, type]:
     """Store ``method_schema/<name>`` for every method of ``mcbench.methods`` (read from source); returns
-    name -> ``Config`` as read."""
-    from hydra.core.config_store import ConfigStore
+    name -> ``Config`` as read. Each node is built when Hydra first loads it (:class:`_LazyGroup`)."""
+    from hydra.core.config_store import ConfigNode, ConfigStore
 
     store = store or ConfigStore.instance()
     configs = read_method_configs()
-    for name, config_class in configs.items():
-        store.store(group=SCHEMA_GROUP, name=name, node=schema_node(name, config_class), provider="mcbench")
+
+    def builder(name: str, config_class: type) -> Callable[[], Any]:
+        return lambda: ConfigNode(name=f"{name}.yaml", node=schema_node(name, config_class), group=SCHEMA_GROUP,
+                                  package=None, provider="mcbench")
+
+    store.repo[SCHEMA_GROUP] = _LazyGroup({f"{n}.yaml": builder(n, c) for n, c in configs.items()})
     return configs
+
+
+class _LazyGroup(dict):
+    """A ConfigStore group whose nodes are built on their first lookup. Hydra deep-copies the whole ConfigStore
+    for each config lookup (``CachingConfigRepository``; ``mcbench --help`` makes about 90): twelve built schemas
+    cost about 0.3 s there, unbuilt entries nothing. Copies share the built nodes, which ``ConfigStore.load``
+    deep-copies before handing out."""
+
+    def __init__(self, builders: dict[str, Callable[[], Any]], built: dict[str, Any] | None = None) -> None:
+        super().__init__(dict.fromkeys(builders))
+        self._builders = builders
+        self._built = {} if built is None else built  # shared by every copy: each node is built once
+
+    def __getitem__(self, key: str) -> Any:
+        dict.__getitem__(self, key)  # KeyError for a name that is not there
+        if key not in self._built:
+            self._built[key] = self._builders[key]()
+        return self._built[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self else default
+
+    def values(self) -> Any:
+        return [self[k] for k in self]
+
+    def items(self) -> Any:
+        return [(k, self[k]) for k in self]
+
+    def __deepcopy__(self, memo: dict) -> "_LazyGroup":
+        return _LazyGroup(self._builders, self._built)
 
 
 # ------------------------------------------------------------------------- Config dataclasses, from source
