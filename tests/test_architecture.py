@@ -152,3 +152,35 @@ def test_a_metric_declared_once_in_the_row_schema_reaches_the_scores_the_row_tab
     board = aggregate(pd.DataFrame([{**row, "run_id": "r1", "encoder": "e", "words_source": "w", "variant": "",
                                      "setting": "", "selection": "named", "tuned": False}]))
     assert board["fmi_mean"].iloc[0] == pytest.approx(scores["fmi"], abs=1e-4)
+
+
+def test_the_documented_new_method_is_two_files_and_runs(tmp_path):
+    """docs/architecture.md's worked example, verbatim: its method file in methods/ and its YAML in conf/method/
+    are all it takes for ``mcbench method=my_method`` to run, with its settings checked (removed afterwards)."""
+    import re
+    import subprocess
+    import sys
+
+    doc = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    example = doc[doc.index("### A new method: 2 files"):doc.index("### A new paper dataset")]
+    code = re.search(r"```python\n(.*?)```", example, re.S).group(1)
+    yaml = re.search(r"```yaml\n(.*?)```", example, re.S).group(1)
+    name = re.search(r'register_method\("(\w+)"\)', code).group(1)
+    method_file, yaml_file = METHODS_DIR / f"{name}.py", ROOT / "conf" / "method" / f"{name}.yaml"
+    if method_file.exists() or yaml_file.exists():
+        pytest.skip(f"{method_file} or {yaml_file} exists already")
+    mcbench = [sys.executable, "-c", "from mcbench.commands.cli import main; main()"]
+    try:
+        method_file.write_text(code, encoding="utf-8")
+        yaml_file.write_text(yaml, encoding="utf-8")
+        ok = subprocess.run([*mcbench, f"method={name}", "dataset=synth_fruit", "dataset.n=40", "method.scale=2",
+                             "encoder=tiny_clip_random", "logger=none", f"results_file={tmp_path}/runs.csv",
+                             f"hydra.run.dir={tmp_path}/out"], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+        typo = subprocess.run([*mcbench, f"method={name}", "method.scal=2"], capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)
+    finally:
+        method_file.unlink(missing_ok=True)
+        yaml_file.unlink(missing_ok=True)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert ok.stdout.count(name) >= 2 and (tmp_path / "runs.csv").is_file()
+    assert typo.returncode != 0 and f"method.scal is not a setting of method '{name}'" in typo.stderr
