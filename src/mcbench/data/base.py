@@ -113,11 +113,10 @@ class MultiViewDataset:
 
 #: name -> factory(**params, cache_dir=Path) -> MultiViewDataset
 #: the synthetic generators, ClustPy's shipped data, ``dataset=folder`` and the papers' folders (one data file
-#: each, ``datasets/<name>/dataset.json``), then other packages' through the ``mcbench.datasets`` entry-point group
+#: each, ``datasets/<name>/dataset.json``)
 DATASETS: Registry[Callable[..., MultiViewDataset]] = Registry(
     "dataset",
     modules=("mcbench.data.synthetic", "mcbench.data.clustpy_data", "mcbench.data.folder", "mcbench.data.papers"),
-    entry_point_group="mcbench.datasets",
 )
 
 
