@@ -8,7 +8,7 @@ import hashlib
 import pytest
 
 from mcbench.commands import calibrate
-from mcbench.data import synthetic
+from mcbench.data import synth_levels, synthetic
 
 # sha256 (first 16 hex digits) of generate(family, 12, seed=0) pixels, computed before the levels were
 # calibrated: the tiny CLIP was trained on "easy" images and its tests rely on them.
@@ -45,11 +45,11 @@ def test_nuisance_version_keys_only_the_harder_levels(monkeypatch, tmp_path):
     after = {d: synthetic.cache_path("cards", 60, 0, 64, d, tmp_path) for d in synthetic.DIFFICULTIES}
     assert before["easy"] == after["easy"]
     assert all(before[d] != after[d] for d in synthetic.DIFFICULTIES if d != "easy")
-    noisy = dict(synthetic._NUISANCE["noisy_hard"], cards=synthetic._Nuisance(blur=2.0))
-    monkeypatch.setitem(synthetic._NUISANCE, "noisy_hard", noisy)
+    noisy = dict(synthetic.NUISANCE["noisy_hard"], cards=synth_levels.Nuisance(blur=2.0))
+    monkeypatch.setitem(synthetic.NUISANCE, "noisy_hard", noisy)
     assert synthetic.cache_path("cards", 60, 0, 64, "noisy_hard", tmp_path) != after["noisy_hard"], "in the key"
-    echo = dict(synthetic._ECHO["hard"], cards=synthetic._Echo((("number", 2.0, 2.5),)))
-    monkeypatch.setitem(synthetic._ECHO, "hard", echo)
+    echo = dict(synthetic.ECHO["hard"], cards=synth_levels.Echo((("number", 2.0, 2.5),)))
+    monkeypatch.setitem(synthetic.ECHO, "hard", echo)
     assert synthetic.cache_path("cards", 60, 0, 64, "hard", tmp_path) != after["hard"], "echo scales are in the key"
 
 

@@ -326,4 +326,4 @@ _FRUIT = _Family(
     echo_extent=lambda lab: 0.5,  # the pair fits the image
 )
 
-_FAMILY = {"shapes": _SHAPES, "cards": _CARDS, "fruit": _FRUIT}
+FAMILY = {"shapes": _SHAPES, "cards": _CARDS, "fruit": _FRUIT}

@@ -1,5 +1,5 @@
 """The difficulty levels of the synthetic families (docs/difficulty.md): how much nuisance each level adds
-(:class:`_Nuisance`), the alignment-hard echo levels' echo scales (:class:`_Echo`), and each level's random stream.
+(:class:`Nuisance`), the alignment-hard echo levels' echo scales (:class:`Echo`), and each level's random stream.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ DIFFICULTIES = ("easy", "medium", "hard", "noisy_medium", "noisy_hard")
 
 
 @dataclass(frozen=True)
-class _Nuisance:
+class Nuisance:
     """How much a difficulty level perturbs an image (every default leaves the image as "easy" draws it)."""
 
     rotation: float = 1.0  # multiplier of the family's base rotation range
@@ -30,7 +30,7 @@ class _Nuisance:
 
 
 @dataclass(frozen=True)
-class _Echo:
+class Echo:
     """An alignment-hard level: echoes of the NEXT class (fixed ring order) drawn beside the true object.
 
     ``scales`` holds (aspect, a, b): per image, the echo of that aspect is drawn at t ~ U(a, b) times the true
@@ -48,25 +48,25 @@ class _Echo:
 #: The noise-based levels, per family: calibrated (when they were called medium and hard) so that zero-shot
 #: CLIP with the true class names (``zeroshot_label``, the shipped tiny CLIP) scores about 60-85 % and 30-60 %;
 #: they also erase the aspect from the images (a linear probe on the embeddings stays far below 0.95).
-_EASY = _Nuisance()
-_MILD = _Nuisance()  # the echo levels: easy's mild nuisance (pose, scale jitter, pixel noise)
-_NUISANCE: dict[str, dict[str, _Nuisance]] = {
+_EASY = Nuisance()
+_MILD = Nuisance()  # the echo levels: easy's mild nuisance (pose, scale jitter, pixel noise)
+NUISANCE: dict[str, dict[str, Nuisance]] = {
     "easy": {f: _EASY for f in FAMILIES},
     "noisy_medium": {
         # colour: hue shift + fading; shape: one distractor, a rare occluder; size: apparent size varies
-        "shapes": _Nuisance(1.5, (0.65, 1.3), 6.0, 0.45, (0, 1), occlusion=0.05, blur=0.3, contrast=0.8),
+        "shapes": Nuisance(1.5, (0.65, 1.3), 6.0, 0.45, (0, 1), occlusion=0.05, blur=0.3, contrast=0.8),
         # suits: red ink shifted and faded toward black (the red/black cue weakens); number: light blur
-        "cards": _Nuisance(1.5, (0.8, 1.1), 8.0, 0.7, (0, 1), occlusion=0.3, blur=0.2, contrast=0.8, clutter=2,
+        "cards": Nuisance(1.5, (0.8, 1.1), 8.0, 0.7, (0, 1), occlusion=0.3, blur=0.2, contrast=0.8, clutter=2,
                            desaturate=0.4),
-        "fruit": _Nuisance(1.5, (0.8, 1.1), 6.0, 0.45, (0, 1), occlusion=0.15, blur=0.5, contrast=0.8, clutter=1,
+        "fruit": Nuisance(1.5, (0.8, 1.1), 6.0, 0.45, (0, 1), occlusion=0.15, blur=0.5, contrast=0.8, clutter=1,
                            desaturate=0.3),
     },
     "noisy_hard": {
-        "shapes": _Nuisance(2.0, (0.55, 1.35), 8.0, 0.5, (1, 2), (0.55, 0.8), occlusion=0.08, blur=0.4,
+        "shapes": Nuisance(2.0, (0.55, 1.35), 8.0, 0.5, (1, 2), (0.55, 0.8), occlusion=0.08, blur=0.4,
                             contrast=0.7, desaturate=0.5),
-        "cards": _Nuisance(2.0, (0.75, 1.0), 8.0, 0.9, (1, 1), occlusion=0.4, blur=0.3, contrast=0.65, clutter=3,
+        "cards": Nuisance(2.0, (0.75, 1.0), 8.0, 0.9, (1, 1), occlusion=0.4, blur=0.3, contrast=0.65, clutter=3,
                            desaturate=0.9),
-        "fruit": _Nuisance(2.0, (0.75, 1.1), 8.0, 0.5, (1, 2), occlusion=0.25, blur=0.5, contrast=0.6, clutter=2,
+        "fruit": Nuisance(2.0, (0.75, 1.1), 8.0, 0.5, (1, 2), occlusion=0.25, blur=0.5, contrast=0.6, clutter=2,
                            desaturate=0.6),
     },
     "medium": {f: _MILD for f in FAMILIES},
@@ -75,16 +75,16 @@ _NUISANCE: dict[str, dict[str, _Nuisance]] = {
 #: The echo levels' relative echo scales, chosen on development generator seeds so that ``zeroshot_label``
 #: lands in 60-85 % (medium) and 30-60 % (hard) on every aspect while a linear probe on the frozen image
 #: embeddings stays >= 0.95 (docs/difficulty.md; ``python -m mcbench.commands.calibrate``).
-_ECHO: dict[str, dict[str, _Echo]] = {
+ECHO: dict[str, dict[str, Echo]] = {
     "medium": {
-        "shapes": _Echo((("color", 1.0, 1.2), ("shape", 0.3, 0.5))),
-        "cards": _Echo((("number", 0.5, 0.8), ("suits", 0.5, 0.8))),
-        "fruit": _Echo((("species", 0.55, 0.95),)),
+        "shapes": Echo((("color", 1.0, 1.2), ("shape", 0.3, 0.5))),
+        "cards": Echo((("number", 0.5, 0.8), ("suits", 0.5, 0.8))),
+        "fruit": Echo((("species", 0.55, 0.95),)),
     },
     "hard": {
-        "shapes": _Echo((("color", 1.6, 1.8), ("shape", 0.75, 0.95))),
-        "cards": _Echo((("number", 0.8, 1.05), ("suits", 0.9, 1.2))),
-        "fruit": _Echo((("species", 0.9, 1.4),)),
+        "shapes": Echo((("color", 1.6, 1.8), ("shape", 0.75, 0.95))),
+        "cards": Echo((("number", 0.8, 1.05), ("suits", 0.9, 1.2))),
+        "fruit": Echo((("species", 0.9, 1.4),)),
     },
 }
 #: Image i of a level is drawn from the random stream (seed, family, stream, i). The noisy levels keep the

@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from mcbench.data.base import Aspect
-from mcbench.data.synth_families import _CANVAS, _FAMILY, FAMILIES, RGB, _Family
-from mcbench.data.synth_levels import _ECHO, _NUISANCE, _STREAM, DIFFICULTIES, _Echo, _Nuisance
+from mcbench.data.synth_families import _CANVAS, FAMILY, FAMILIES, RGB, _Family
+from mcbench.data.synth_levels import ECHO, NUISANCE, _STREAM, DIFFICULTIES, Echo, Nuisance
 
 
 @lru_cache(maxsize=8)
@@ -37,7 +37,7 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     return (ends[0] * (1 - t[..., None]) + ends[1] * t[..., None] + shade[..., None]).astype(np.float32)
 
 
-def _object_colour(fam: _Family, lab: dict[str, int], nu: _Nuisance, rng: np.random.Generator) -> RGB:
+def _object_colour(fam: _Family, lab: dict[str, int], nu: Nuisance, rng: np.random.Generator) -> RGB:
     i = fam.colour(lab)
     base = np.array(fam.palette[i], dtype=np.float64)
     if nu.hue_shift > 0:
@@ -49,7 +49,7 @@ def _object_colour(fam: _Family, lab: dict[str, int], nu: _Nuisance, rng: np.ran
     return tuple(int(v) for v in np.clip(rgb, 0, 255))  # type: ignore[return-value]
 
 
-def _paste(img: Image.Image, fam: _Family, lab: dict[str, int], scale: float, nu: _Nuisance, rng) -> tuple:
+def _paste(img: Image.Image, fam: _Family, lab: dict[str, int], scale: float, nu: Nuisance, rng) -> tuple:
     """Draw one object, rotate, scale and paste it at a random place; return its box (x0, y0, x1, y1)."""
     canvas = Image.new("RGBA", (_CANVAS, _CANVAS), (0, 0, 0, 0))
     fam.draw(ImageDraw.Draw(canvas), lab, _object_colour(fam, lab, nu, rng), rng)
@@ -87,7 +87,7 @@ def _other_labels(fam: _Family, lab: dict[str, int], rng: np.random.Generator) -
     return {a: int((lab[a] + rng.integers(1, asp.k)) % asp.k) for a, asp in fam.aspects.items()}
 
 
-def _render(fam: _Family, lab: dict[str, int], size: int, nu: _Nuisance, rng: np.random.Generator) -> np.ndarray:
+def _render(fam: _Family, lab: dict[str, int], size: int, nu: Nuisance, rng: np.random.Generator) -> np.ndarray:
     bg = np.clip(_background(rng, size), 0, 255).astype(np.uint8)
     img = Image.fromarray(bg)
     _clutter(img, nu.clutter, rng)
@@ -109,9 +109,9 @@ def _render(fam: _Family, lab: dict[str, int], size: int, nu: _Nuisance, rng: np
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _render_echoed(fam: _Family, lab: dict[str, int], size: int, nu: _Nuisance, echo: _Echo,
+def _render_echoed(fam: _Family, lab: dict[str, int], size: int, nu: Nuisance, echo: Echo,
                    rng: np.random.Generator) -> np.ndarray:
-    """An echo level's image: the object and its echoes (``_Echo``) as one group, with mild nuisance."""
+    """An echo level's image: the object and its echoes (``Echo``) as one group, with mild nuisance."""
     t = {aspect: float(rng.uniform(a, b)) for aspect, a, b in echo.scales}
     img = Image.fromarray(np.clip(_background(rng, size), 0, 255).astype(np.uint8))
     i = fam.colour(lab)
@@ -126,9 +126,9 @@ def _render_echoed(fam: _Family, lab: dict[str, int], size: int, nu: _Nuisance, 
 
 
 def _check(family: str, n: int, image_size: int, difficulty: str) -> None:
-    if family not in _FAMILY:
+    if family not in FAMILY:
         raise ValueError(f"Unknown synthetic family '{family}'. Valid families: {', '.join(FAMILIES)}")
-    if difficulty not in _NUISANCE:
+    if difficulty not in NUISANCE:
         raise ValueError(f"Unknown difficulty '{difficulty}'. Valid difficulties: {', '.join(DIFFICULTIES)}")
     if n < 1 or image_size < 16:
         raise ValueError(f"need n >= 1 and image_size >= 16 (got n={n}, image_size={image_size})")
@@ -137,7 +137,7 @@ def _check(family: str, n: int, image_size: int, difficulty: str) -> None:
 def family_aspects(family: str) -> dict[str, Aspect]:
     """The aspects (factors) of a synthetic family, in label order."""
     _check(family, 1, 64, "easy")
-    return dict(_FAMILY[family].aspects)
+    return dict(FAMILY[family].aspects)
 
 
 def generate(
@@ -149,8 +149,8 @@ def generate(
     Image i is drawn from its own random stream, keyed by (seed, family, level stream, i).
     """
     _check(family, n, image_size, difficulty)
-    fam, nu, code = _FAMILY[family], _NUISANCE[difficulty][family], zlib.crc32(family.encode())
-    echo = _ECHO[difficulty][family] if difficulty in _ECHO else None
+    fam, nu, code = FAMILY[family], NUISANCE[difficulty][family], zlib.crc32(family.encode())
+    echo = ECHO[difficulty][family] if difficulty in ECHO else None
     label_rng = np.random.default_rng([seed, code])
     labels = {a: label_rng.permutation(np.resize(np.arange(asp.k), n)) for a, asp in fam.aspects.items()}
     pixels = np.empty((n, image_size, image_size, 3), dtype=np.uint8)

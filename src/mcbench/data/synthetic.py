@@ -33,8 +33,7 @@ import numpy as np
 from mcbench.atomic import atomic_path
 from mcbench.data.base import DATASETS, Aspect, MultiViewDataset
 from mcbench.data.synth_families import FAMILIES  # noqa: F401  (re-exported)
-from mcbench.data.synth_levels import _ECHO, _NUISANCE, DIFFICULTIES, NUISANCE_VERSION  # noqa: F401
-from mcbench.data.synth_levels import _Echo, _Nuisance  # noqa: F401  (re-exported for the tests)
+from mcbench.data.synth_levels import DIFFICULTIES, ECHO, NUISANCE, NUISANCE_VERSION  # noqa: F401  (DIFFICULTIES: re-exported)
 from mcbench.data.synth_render import _check, family_aspects, generate  # noqa: F401  (generate: re-exported)
 
 #: Bump when the drawings change: it is part of the cache key.
@@ -55,9 +54,9 @@ def cache_path(
     fields = {"family": family, "n": n, "seed": seed, "image_size": image_size, "difficulty": difficulty,
               "version": GENERATOR_VERSION}  # fmt: skip
     if difficulty != "easy":
-        fields["nuisance"] = [NUISANCE_VERSION, asdict(_NUISANCE[difficulty][family])]
-        if difficulty in _ECHO:
-            fields["echo"] = asdict(_ECHO[difficulty][family])
+        fields["nuisance"] = [NUISANCE_VERSION, asdict(NUISANCE[difficulty][family])]
+        if difficulty in ECHO:
+            fields["echo"] = asdict(ECHO[difficulty][family])
     key = json.dumps(fields, sort_keys=True)
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(cache_dir or default_cache_dir()) / "synthetic" / f"{family}-{digest}.npz"
