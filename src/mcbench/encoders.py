@@ -9,6 +9,7 @@ weight file shipped in the package (``pretrained=mcbench``); the papers' ViT-B/3
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,7 +93,14 @@ def create_encoder(
             raise EncoderUnavailableError(_download_help(model, pretrained, exc)) from exc
     if weights is None:
         identity = f"random-seed{init_seed}"
-    return ClipEncoder(clip, preprocess, open_clip.get_tokenizer(model), model, pretrained, identity, device)
+    return ClipEncoder(clip, preprocess, _tokenizer(model), model, pretrained, identity, device)
+
+
+@functools.lru_cache(maxsize=None)
+def _tokenizer(model: str) -> Any:
+    """open_clip's tokenizer of ``model``, built once per process (building the BPE tables takes ~0.1 s; the
+    tokenizer holds no state that a run could change: a sanity or tuning sweep builds many encoders)."""
+    return open_clip.get_tokenizer(model)
 
 
 def _download_help(model: str, pretrained: str, exc: Exception) -> str:

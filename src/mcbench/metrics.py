@@ -42,6 +42,14 @@ def score(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
     return {m.name: float(resolve(m.function)(y_true, y_pred)) for m in schema.METRICS}
 
 
+def mean_nmi(y_true: np.ndarray, partitions: list[np.ndarray]) -> float:
+    """The mean NMI over the protocol's partitions: ``score_partitions(...)["nmi"]`` without the other metrics
+    (a row's NMI on the aspects it was not asked for); images labelled -1 are left out, as in :func:`score`."""
+    y_true = np.asarray(y_true)
+    keep = y_true >= 0
+    return float(np.array([nmi(y_true[keep], np.asarray(p)[keep]) for p in partitions]).mean())
+
+
 def score_partitions(y_true: np.ndarray, partitions: list[np.ndarray]) -> dict[str, float]:
     """Mean of each metric over the protocol's partitions, plus ``<metric>_std`` over them."""
     scores = [score(y_true, p) for p in partitions]

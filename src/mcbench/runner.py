@@ -30,7 +30,7 @@ from mcbench.hashing import stable_hash
 from mcbench.results import schema
 from mcbench.results.artifacts import save_task_artifacts
 from mcbench.results.identity import NOT_IDENTITY_DATASET_KEYS, git_commit, tuned_on
-from mcbench.metrics import score_partitions
+from mcbench.metrics import mean_nmi, score_partitions
 from mcbench.protocol import KMeansProtocol
 from mcbench.naming import collisions, name_clusters, summary
 from mcbench.parent_watch import stop_with_parent
@@ -323,7 +323,7 @@ def run_task(job: Job, aspect: str, words: ReferenceWords, encoder: ClipEncoder,
     for other, y in job.dataset.labels.items():
         if other != aspect:
             both = (y >= 0) & (partitions[0] >= 0)
-            others[other] = round(score_partitions(y[both], [p[both] for p in partitions])["nmi"], 6)
+            others[other] = round(mean_nmi(y[both], [p[both] for p in partitions]), 6)
     names = [] if encoder is None else name_clusters(  # a feature dataset has no text side to name clusters with
         result.labels, result.proxies if result.proxies is not None else task.features.embeddings.cpu().numpy(),
         task.reference_words, word_text_embeddings(encoder, task.prompt, task.reference_words))
@@ -406,7 +406,7 @@ def best_match(views: list[np.ndarray], truth: np.ndarray) -> tuple[int, list[fl
     """The view (task order) of highest NMI with ``truth`` (task order, -1 = unlabelled), first on ties, and every
     view's NMI: ClustPy's ``MultipleLabelingsConfusionMatrix(...).aggregate("max")`` for one labelling."""
     keep = truth >= 0
-    scores = [float(score_partitions(truth[keep], [np.asarray(v)[keep]])["nmi"]) for v in views]
+    scores = [mean_nmi(truth[keep], [np.asarray(v)[keep]]) for v in views]
     return int(np.argmax(scores)), scores
 
 
