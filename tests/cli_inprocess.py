@@ -71,3 +71,18 @@ def run_cli(cwd: str | Path, *args: str, env: dict[str, str] | None = None) -> C
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
     return Completed(list(args), code, out.getvalue(), err.getvalue())
+
+
+def cli_process_loads(cwd: str | Path, argv: list[str], modules: tuple[str, ...]) -> tuple[Completed, dict[str, bool]]:
+    """``mcbench *argv`` as a real process in ``cwd`` (start-up is what is tested): its result, and which of
+    ``modules`` it had imported when it finished."""
+    import subprocess
+
+    code = ("import sys, runpy\nsys.argv = ['mcbench', *sys.argv[1:]]\n"
+            "try:\n    runpy.run_module('mcbench.commands.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+            f"print('LOADED', *[m in sys.modules for m in {list(modules)!r}])")
+    proc = subprocess.run([sys.executable, "-c", code, *argv], cwd=cwd, capture_output=True, text=True, timeout=120,
+                          env=dict(os.environ, MCBENCH_CACHE=str(Path(cwd) / "cache")))
+    flags = next((line.split()[1:] for line in proc.stdout.splitlines() if line.startswith("LOADED ")), [])
+    loaded = {m: flag == "True" for m, flag in zip(modules, flags)}
+    return Completed(list(argv), proc.returncode, proc.stdout, proc.stderr), loaded

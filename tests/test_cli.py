@@ -170,13 +170,11 @@ def test_importing_the_cli_imports_neither_torch_nor_open_clip():
 
 def test_help_in_a_subprocess_loads_no_torch(tmp_path):
     """`mcbench --help` end to end: the real process, and what it imported (start-up time: benchmarks/)."""
-    code = ("import sys, runpy; sys.argv = ['mcbench', '--help']\n"
-            "try:\n    runpy.run_module('mcbench.commands.cli', run_name='__main__')\nexcept SystemExit:\n    pass\n"
-            "print('LOADED', 'torch' in sys.modules, 'open_clip' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
+    from cli_inprocess import cli_process_loads
+
+    proc, loaded = cli_process_loads(tmp_path, ["--help"], ("torch", "open_clip"))
     assert proc.returncode == 0, proc.stderr
-    assert "== Groups (group=choice) ==" in proc.stdout and "LOADED False False" in proc.stdout
+    assert "== Groups (group=choice) ==" in proc.stdout and loaded == {"torch": False, "open_clip": False}
 
 
 @pytest.mark.slow

@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
-import sys
 import typing
 from pathlib import Path
 
@@ -88,13 +85,12 @@ def test_a_plugin_config_with_types_omegaconf_cannot_check_still_composes():
 
 
 def test_composing_and_the_cfg_flag_import_no_torch(tmp_path):
-    code = ("import sys\nfrom mcbench.commands.cli import main\nsys.argv = ['mcbench', 'method=multi_map', "
-            "'method.lr=0.1', '--cfg', 'job']\ntry:\n    main()\nexcept SystemExit:\n    pass\n"
-            "print('LOADED', 'torch' in sys.modules, 'mcbench.methods.multi_map' in sys.modules)")
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                          env=dict(os.environ, MCBENCH_CACHE=str(tmp_path / "cache")))
+    from cli_inprocess import cli_process_loads
+
+    proc, loaded = cli_process_loads(tmp_path, ["method=multi_map", "method.lr=0.1", "--cfg", "job"],
+                                     ("torch", "mcbench.methods.multi_map"))
     assert proc.returncode == 0, proc.stderr
-    assert "lr: 0.1" in proc.stdout and "LOADED False False" in proc.stdout
+    assert "lr: 0.1" in proc.stdout and loaded == {"torch": False, "mcbench.methods.multi_map": False}
 
 
 def test_schemas_are_built_on_their_first_load_and_once_for_every_copy_hydra_makes():
