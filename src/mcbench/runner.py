@@ -405,8 +405,7 @@ def dataset_features(dataset: MultiViewDataset) -> ImageFeatures:
 def best_match(views: list[np.ndarray], truth: np.ndarray) -> tuple[int, list[float]]:
     """The view (task order) of highest NMI with ``truth`` (task order, -1 = unlabelled), first on ties, and every
     view's NMI: ClustPy's ``MultipleLabelingsConfusionMatrix(...).aggregate("max")`` for one labelling."""
-    keep = truth >= 0
-    scores = [mean_nmi(truth[keep], [np.asarray(v)[keep]]) for v in views]
+    scores = [mean_nmi(truth, [v]) for v in views]  # mean_nmi leaves the unlabelled (-1) images out
     return int(np.argmax(scores)), scores
 
 

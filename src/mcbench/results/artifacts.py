@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 
 TASKS = "tasks"
+#: the files of one task folder; the writer (below) and the report's reader (mcbench.commands.report.loading) both
+#: name them from here
+PARTITION, REPRESENTATION, TASK_ORDER = "partition.npy", "representation.npy", "task_order.npy"
+HISTORY, CLUSTER_NAMES, ROW = "history.json", "cluster_names.json", "row.json"
 
 
 def task_dir(artifacts_dir: str | Path, row: dict[str, Any]) -> Path:
@@ -26,11 +30,11 @@ def save_task_artifacts(artifacts_dir: str | Path, row: dict[str, Any], result: 
     """Write one task's artifacts (``result`` is the method's ``FitResult`` after the runner's scoring)."""
     path = task_dir(artifacts_dir, row)
     path.mkdir(parents=True, exist_ok=True)
-    np.save(path / "partition.npy", result.info["partition_dataset_order"])
+    np.save(path / PARTITION, result.info["partition_dataset_order"])
     if result.representation is not None:
-        np.save(path / "representation.npy", result.representation.astype(np.float32))
-        np.save(path / "task_order.npy", result.info["task_order"])  # row i of the representation = image order[i]
-    (path / "history.json").write_text(json.dumps(result.history))
-    (path / "cluster_names.json").write_text(json.dumps(result.info["cluster_names"], indent=1))
-    (path / "row.json").write_text(json.dumps(row, indent=1, default=str))
+        np.save(path / REPRESENTATION, result.representation.astype(np.float32))
+        np.save(path / TASK_ORDER, result.info["task_order"])  # row i of the representation = image order[i]
+    (path / HISTORY).write_text(json.dumps(result.history))
+    (path / CLUSTER_NAMES).write_text(json.dumps(result.info["cluster_names"], indent=1))
+    (path / ROW).write_text(json.dumps(row, indent=1, default=str))
     return path

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from mcbench.naming import ClusterName, collisions
+from mcbench.results import artifacts
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -44,20 +45,20 @@ class TaskArtifacts:
 
     @classmethod
     def load(cls, path: Path) -> "TaskArtifacts":
-        row = json.loads((path / "row.json").read_text(encoding="utf-8"))
-        names_file = path / "cluster_names.json"
+        row = json.loads((path / artifacts.ROW).read_text(encoding="utf-8"))
+        names_file = path / artifacts.CLUSTER_NAMES
         names = json.loads(names_file.read_text(encoding="utf-8")) if names_file.is_file() else []
-        history_file = path / "history.json"
+        history_file = path / artifacts.HISTORY
         history = json.loads(history_file.read_text(encoding="utf-8")) if history_file.is_file() else []
         rep = order = None
-        if (path / "representation.npy").is_file() and (path / "task_order.npy").is_file():
-            rep = np.load(path / "representation.npy", allow_pickle=False)
-            order = np.load(path / "task_order.npy", allow_pickle=False)
-        return cls(path, row, names, np.load(path / "partition.npy", allow_pickle=False), history, rep, order)
+        if (path / artifacts.REPRESENTATION).is_file() and (path / artifacts.TASK_ORDER).is_file():
+            rep = np.load(path / artifacts.REPRESENTATION, allow_pickle=False)
+            order = np.load(path / artifacts.TASK_ORDER, allow_pickle=False)
+        return cls(path, row, names, np.load(path / artifacts.PARTITION, allow_pickle=False), history, rep, order)
 
 
 def is_run_dir(path: Path) -> bool:
-    return (path / ".hydra").is_dir() or (path / "tasks").is_dir()
+    return (path / ".hydra").is_dir() or (path / artifacts.TASKS).is_dir()
 
 
 def is_sweep_dir(path: Path) -> bool:
@@ -85,10 +86,10 @@ def find_last(root: Path) -> Path:
 
 
 def load_tasks(run_dir: Path) -> list[TaskArtifacts]:
-    tasks_dir = run_dir / "tasks"
+    tasks_dir = run_dir / artifacts.TASKS
     if not tasks_dir.is_dir():
         return []
-    return [TaskArtifacts.load(d) for d in sorted(tasks_dir.iterdir()) if (d / "row.json").is_file()]
+    return [TaskArtifacts.load(d) for d in sorted(tasks_dir.iterdir()) if (d / artifacts.ROW).is_file()]
 
 
 def read_text(path: Path) -> str:
