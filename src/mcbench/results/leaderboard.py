@@ -20,9 +20,7 @@ import numpy as np
 import pandas as pd
 
 from mcbench.atomic import write_text_atomic
-from mcbench.results.board_markdown import (  # noqa: F401  (re-exported: report.py, tests)
-    ORACLE_WORDS, gains_markdown, headroom_markdown, to_markdown,
-)
+from mcbench.results.board_markdown import gains_markdown, headroom_markdown, to_markdown
 from mcbench.results.sanity_table import sanity_markdown
 from mcbench.results.board_plots import plot_bars, plot_levels
 from mcbench.results import schema

@@ -25,7 +25,7 @@ from mcbench.commands.report.figures import (
     contingency_png, data_uri, loss_png, map_png, montage_png, thumbnail,
 )
 from mcbench.commands.report.html import (
-    MAX_POINTS, PER_CLUSTER, THUMB, Options, Section, escape, fmt, render, render_run, render_sweep, render_task,
+    MAX_POINTS, PER_CLUSTER, THUMB, Options, escape, fmt, render, render_run, render_sweep, render_task,
     side_by_side,
 )
 from mcbench.commands.report.loading import (
@@ -33,7 +33,7 @@ from mcbench.commands.report.loading import (
 )
 
 __all__ = [
-    "DatasetCache", "MAX_POINTS", "Options", "PER_CLUSTER", "Section", "THUMB", "TaskArtifacts", "collision_findings",
+    "DatasetCache", "MAX_POINTS", "Options", "PER_CLUSTER", "THUMB", "TaskArtifacts", "collision_findings",
     "contingency", "contingency_png", "data_uri", "dataset_spec", "diagonal_order", "escape", "find_last", "fmt",
     "is_run_dir", "is_sweep_dir", "job_dirs", "load_tasks", "loss_png", "loss_series", "main", "map_png",
     "matched_colors", "montage_png", "page_subject", "pca_2d", "render", "render_run", "render_sweep", "render_task",

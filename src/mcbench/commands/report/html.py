@@ -5,7 +5,7 @@ are written as PNG files under ``<out>/figures/`` and inlined in the page as dat
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
@@ -40,10 +40,9 @@ class Options:
     cache_dir: str | None = None
 
 
-@dataclass
-class Section:
-    html: str
-    figures: list[Path] = field(default_factory=list)
+def figure_name(slug: str, kind: str) -> str:
+    """The file name of one of a task's figures (under the page's ``figures/``)."""
+    return f"{slug}-{kind}.png"
 
 
 def fmt(value: Any, digits: int = 4) -> str:
@@ -95,7 +94,7 @@ def _written() -> str:
 # -------------------------------------------------------------------------------------------- task section
 
 
-def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts: Options) -> Section:
+def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts: Options) -> Markup:
     """One task's section: findings, metrics, names, heat-maps, samples, loss and maps (``task.html.j2``)."""
     row, slug = task.row, task.slug
     seed = int(row.get("seed", 0) or 0)
@@ -103,12 +102,10 @@ def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts
     names = {int(n["cluster"]): n for n in task.names}
     cluster_ids = sorted(set(int(c) for c in np.unique(task.partition) if c >= 0) | set(names))
     sizes = {c: int((task.partition == c).sum()) for c in cluster_ids}
-    written: list[Path] = []
 
     def save(kind: str, data: bytes) -> str:
-        path = figures_dir / f"{slug}-{kind}.png"
+        path = figures_dir / figure_name(slug, kind)
         _write_bytes(path, data)
-        written.append(path)
         return f"figures/{path.name}"
 
     found_collisions = task.collisions
@@ -117,10 +114,11 @@ def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts
     # row order: matched to the named aspect's classes (a diagonal heat-map), else cluster id
     order = list(range(len(cluster_ids)))
     aspects: list[str] = []
+    tables: dict[str, np.ndarray] = {}  # per aspect: found clusters (cluster_ids order) x its classes
     if dataset is not None:
         aspects = [aspect] + [a for a in dataset.aspects if a != aspect]
-        k = dataset.aspects[aspect].k
-        order = diagonal_order(contingency(task.partition, dataset.labels[aspect], cluster_ids, k))
+        tables = {a: contingency(task.partition, dataset.labels[a], cluster_ids, dataset.aspects[a].k) for a in aspects}
+        order = diagonal_order(tables[aspect])
     ordered = [cluster_ids[i] for i in order]
 
     findings = collision_findings(found_collisions)
@@ -139,7 +137,7 @@ def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts
     majority: dict[int, tuple[str, float]] = {}
     if dataset is not None:
         classes = dataset.aspects[aspect].classes
-        table = contingency(task.partition, dataset.labels[aspect], cluster_ids, len(classes))
+        table = tables[aspect]
         for i, c in enumerate(cluster_ids):
             if table[i].sum():
                 majority[c] = (classes[int(table[i].argmax())], float(table[i].max() / table[i].sum()))
@@ -157,7 +155,7 @@ def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts
     heatmaps = []
     for a in aspects:
         classes = list(dataset.aspects[a].classes)
-        table = contingency(task.partition, dataset.labels[a], cluster_ids, len(classes))[order]
+        table = tables[a][order]
         rows_lbl = [label(c) + (" ⚠" if c in collided else "") for c in ordered]
         link = save(f"contingency-{a}", contingency_png(table, rows_lbl, classes,
                                                         f"{row['method']} {aspect} clusters vs {a}"))
@@ -205,7 +203,7 @@ def render_task(task: TaskArtifacts, dataset, note: str, figures_dir: Path, opts
         findings=findings, metric_rows=metric_rows, name_rows=name_rows, has_majority=bool(majority), agree=agree,
         dataset_ok=dataset is not None, note=note, heatmaps=heatmaps, per_cluster=opts.per_cluster, samples=samples,
         grid_link=grid_link, loss=loss, maps=maps, map_note=map_note)
-    return Section(Markup(html), written)
+    return Markup(html)
 
 
 def _heat_cells(counts: np.ndarray) -> list[tuple[str, str]]:
@@ -263,30 +261,33 @@ def _maps(task: TaskArtifacts, dataset, aspects: list[str], save: Callable[[str,
 # ---------------------------------------------------------------------------------------------------- pages
 
 
-def _summary(tasks: list[TaskArtifacts], href: Callable[[TaskArtifacts], str]) -> list[dict[str, Any]]:
-    """The task table's rows: a link, the task's keys and metrics, its names and its name collisions."""
-    return [{"href": href(t), "slug": t.slug, "text": [t.row.get(c, "") for c in ("method", "dataset", "aspect")],
+def _summary(linked: list[tuple[str, TaskArtifacts]]) -> list[dict[str, Any]]:
+    """The task table's rows (``(link, task)`` pairs): the link, the task's keys and metrics, its names and its
+    name collisions."""
+    return [{"href": href, "slug": t.slug, "text": [t.row.get(c, "") for c in ("method", "dataset", "aspect")],
              "numbers": [t.row.get(c, "") for c in ("seed", "k", "nmi", "ri", "ari", "acc")],
              "names": shorten(str(t.row.get("cluster_names", "")), 200, "; "),
-             "collisions": ", ".join(f"{w}×{len(cs)}" for w, cs in sorted(t.collisions.items()))} for t in tasks]
+             "collisions": ", ".join(f"{w}×{len(cs)}" for w, cs in sorted(t.collisions.items()))} for href, t in linked]
 
 
 def render_run(run_dir: str | Path, out_dir: str | Path | None = None, opts: Options | None = None,
-               datasets: DatasetCache | None = None, back_link: str | None = None) -> Path:
-    """Write ``<out_dir>/index.html`` (default ``<run_dir>/report``) and its figures; return the page path."""
+               datasets: DatasetCache | None = None, back_link: str | None = None,
+               tasks: list[TaskArtifacts] | None = None) -> Path:
+    """Write ``<out_dir>/index.html`` (default ``<run_dir>/report``) and its figures; return the page path.
+    ``tasks``: the run's tasks when the caller has loaded them already (a sweep page)."""
     run_dir = Path(run_dir)
     out_dir = Path(out_dir) if out_dir else run_dir / "report"
     opts = opts or Options()
     datasets = datasets or DatasetCache(opts.cache_dir)
     figures_dir = out_dir / "figures"
     figures_dir.mkdir(parents=True, exist_ok=True)
-    tasks = load_tasks(run_dir)
-    sections = [render_task(task, *datasets.for_task(task, run_dir), figures_dir, opts).html for task in tasks]
+    tasks = load_tasks(run_dir) if tasks is None else tasks
+    sections = [render_task(task, *datasets.for_task(task, run_dir), figures_dir, opts) for task in tasks]
     overrides_file = run_dir / ".hydra" / "overrides.yaml"
     text = render_template(
         "run.html.j2", title=f"mcbench report · {page_subject([t.row for t in tasks])} · {run_dir.name}",
         back_link=back_link, run_dir=str(run_dir), n_tasks=len(tasks), written=_written(),
-        version=mcbench.__version__, summary=_summary(tasks, lambda t: f"#{t.slug}"), sections=sections,
+        version=mcbench.__version__, summary=_summary([(f"#{t.slug}", t) for t in tasks]), sections=sections,
         overrides=read_text(overrides_file) if overrides_file.is_file() else None,
         config=read_text(run_dir / ".hydra" / "config.yaml"))
     return _write_page(out_dir / "index.html", text)
@@ -306,7 +307,7 @@ def side_by_side(all_tasks: list[tuple[str, TaskArtifacts]], out_dir: Path) -> l
             figures = out_dir / f"job-{job}" / "figures"
             images = []
             for kind, alt in ((f"contingency-{aspect}", "contingency"), ("samples", "samples")):
-                png = figures / f"{t.slug}-{kind}.png"
+                png = figures / figure_name(t.slug, kind)
                 images.append({"alt": alt, "src": data_uri(png.read_bytes()) if png.is_file() else None})
             methods.append({"method": method, "href": f"job-{job}/index.html#{t.slug}", "seed": t.row.get("seed", ""),
                             "nmi": fmt(t.row.get("nmi")), "images": images})
@@ -326,15 +327,14 @@ def render_sweep(sweep_dir: str | Path, out_dir: str | Path | None = None, opts:
     datasets = DatasetCache(opts.cache_dir)
     jobs, all_tasks, job_overrides = [], [], []
     for job in job_dirs(sweep_dir):
-        render_run(job, out_dir / f"job-{job.name}", opts, datasets, back_link="../index.html")
         tasks = load_tasks(job)
+        render_run(job, out_dir / f"job-{job.name}", opts, datasets, back_link="../index.html", tasks=tasks)
         job_overrides.append(overrides(job))
         jobs.append({"name": job.name, "overrides": " ".join(job_overrides[-1]), "n_tasks": len(tasks)})
         all_tasks += [(job.name, t) for t in tasks]
     rows = [t.row for _, t in all_tasks]
     varied, fixed = swept_values(job_overrides)
-    by_task = {id(t): j for j, t in all_tasks}
-    summary = _summary([t for _, t in all_tasks], lambda t: f"job-{by_task[id(t)]}/index.html#{t.slug}")
+    summary = _summary([(f"job-{j}/index.html#{t.slug}", t) for j, t in all_tasks])
     multirun = sweep_dir / "multirun.yaml"
     text = render_template(
         "sweep.html.j2", title=f"mcbench sweep · {page_subject(rows)} · {sweep_dir.name}", sweep_dir=str(sweep_dir),
@@ -359,4 +359,4 @@ def render(path: str | Path, out_dir: str | Path | None = None, opts: Options | 
                             f"nor a sweep folder (multirun/<date>/<time>, with numbered job folders)")
 
 
-__all__ = ["Options", "Section", "escape", "fmt", "render", "render_run", "render_sweep", "render_task"]
+__all__ = ["Options", "escape", "fmt", "render", "render_run", "render_sweep", "render_task"]

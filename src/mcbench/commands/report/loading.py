@@ -138,15 +138,19 @@ def _select(cfg, key: str) -> Any:
         return None
 
 
-def dataset_spec(row: dict[str, Any], run_dir: Path) -> tuple[str, dict[str, Any], str | None]:
+_UNREAD = object()
+
+
+def dataset_spec(row: dict[str, Any], run_dir: Path, cfg: Any = _UNREAD) -> tuple[str, dict[str, Any], str | None]:
     """(registered dataset name, its parameters, cache dir) to rebuild a task's dataset.
 
     The row's ``dataset_params`` are the identity; the run's config adds what the identity leaves out (the
     data's location, ``dataset.root``) and the registered name (a folder dataset's row names the data, not the
-    loader)."""
+    loader). ``cfg``: the run's config when the caller has read it already (else it is read here)."""
     params = json_dict(row.get("dataset_params"))
     name = str(row["dataset"])
-    cfg = _run_config(run_dir)
+    if cfg is _UNREAD:
+        cfg = _run_config(run_dir)
     cache_dir = None
     if cfg is not None:
         cache_dir = _select(cfg, "paths.cache_dir")
@@ -167,13 +171,16 @@ class DatasetCache:
     def __init__(self, cache_dir: str | None = None) -> None:
         self.cache_dir = cache_dir
         self._memo: dict[tuple[str, str, str], Any] = {}
+        self._configs: dict[Path, Any] = {}  # each run's config, read once for all its tasks
 
     def get(self, row: dict[str, Any], run_dir: Path):
         """(dataset or None, note): the note says why there is none or why it may differ from the run's."""
         from mcbench.data.base import build_dataset
         from mcbench.data.synthetic import default_cache_dir
 
-        name, params, run_cache = dataset_spec(row, run_dir)
+        if run_dir not in self._configs:
+            self._configs[run_dir] = _run_config(run_dir)
+        name, params, run_cache = dataset_spec(row, run_dir, self._configs[run_dir])
         cache_dir = self.cache_dir or run_cache or str(default_cache_dir())
         key = (name, json.dumps(params, sort_keys=True, default=str), cache_dir)
         if key not in self._memo:
