@@ -58,7 +58,11 @@ def _unknown(kind: str, name: str, config_class: type, keys: list[str]) -> str:
 def check_setting(kind: str, name: str, config_class: type, key: str, value: Any) -> str | None:
     """One line for a mistyped ``value`` of the setting ``key`` (None: fine or not checked). ``key`` must be a
     setting (:func:`setting_names`)."""
-    default = {f.name: f.default for f in dataclasses.fields(config_class)}[key]
+    default = next(f.default for f in dataclasses.fields(config_class) if f.name == key)
+    return _type_problem(kind, name, key, value, default)
+
+
+def _type_problem(kind: str, name: str, key: str, value: Any, default: Any) -> str | None:
     expected = expected_types(default)
     if expected is None or value is None:
         return None
@@ -75,10 +79,22 @@ def check_params(kind: str, name: str, config_class: type, params: Mapping[str, 
     unknown = sorted(set(params) - setting_names(config_class))
     if unknown:
         raise ValueError(_unknown(kind, name, config_class, unknown))
+    defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
     for key, value in params.items():
-        problem = check_setting(kind, name, config_class, key, value)
+        problem = _type_problem(kind, name, key, value, defaults[key])
         if problem:
             raise ValueError(problem)
+
+
+def method_config(name: str) -> type:
+    """The ``Config`` dataclass of method ``name``: read from the shipped methods' source (no torch), else a
+    plugin's, imported (an unknown name raises the registry's UnknownNameError)."""
+    shipped = read_method_configs()
+    if name in shipped:
+        return shipped[name]
+    from mcbench.contracts import METHODS  # a plugin (or an unknown name): imported only then
+
+    return METHODS.get(name).Config
 
 
 # ------------------------------------------------------------------------------------ schemas for Hydra

@@ -15,7 +15,6 @@ from omegaconf import DictConfig
 from mcbench.results.sweep_files import SUMMARY_MD, read_failures, read_rows, write_summary
 
 
-
 class SweepSummary(Callback):
     """At the end of a multirun: print and write one aggregated table, log it to W&B (``logger=wandb``), and
     list every failed task with its error (no row was written for them)."""

@@ -9,7 +9,7 @@ import inspect
 from typing import Any
 
 from mcbench.registry import UnknownNameError
-from mcbench.validation import check_setting, setting_names
+from mcbench.validation import check_setting, method_config, setting_names
 
 
 def _choices(argv: list[str], group: str, default: str) -> list[str]:
@@ -19,20 +19,8 @@ def _choices(argv: list[str], group: str, default: str) -> list[str]:
     return [default]
 
 
-def _method_config(name: str) -> type:
-    """The ``Config`` of method ``name``: read from the shipped methods' source (no torch), else a plugin's."""
-    from mcbench.validation import read_method_configs
-
-    shipped = read_method_configs()
-    if name in shipped:
-        return shipped[name]
-    from mcbench.contracts import METHODS  # a plugin (or an unknown name): imported only then
-
-    return METHODS.get(name).Config
-
-
 def _method_keys(name: str) -> set[str]:
-    return setting_names(_method_config(name)) | {"name"}
+    return setting_names(method_config(name)) | {"name"}
 
 
 def _values(arg: str) -> list[Any]:
@@ -50,7 +38,7 @@ def _values(arg: str) -> list[Any]:
 
 
 def _method_type_problem(arg: str, key: str, name: str) -> str | None:
-    config = _method_config(name)
+    config = method_config(name)
     for value in _values(arg):
         problem = check_setting("method", name, config, key, value)
         if problem:

@@ -44,12 +44,13 @@ import pandas as pd
 from hydra import compose, initialize_config_module
 from sklearn.cluster import SpectralClustering
 from sklearn.decomposition import PCA
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score
 from sklearn.mixture import GaussianMixture
 
 import mcbench.paths  # noqa: F401  (config resolver)
 from mcbench.contracts import METHODS
 from mcbench.atomic import write_text_atomic
+from mcbench.metrics import nmi
 from mcbench.results.identity import git_commit
 from mcbench.results.sanity_table import CHECKS, summarize
 from mcbench.runner import ConfigError, prepare, run_with_results
@@ -127,7 +128,7 @@ def band_of(kmeans_row: dict, fit: Any, truth: np.ndarray, k: int, restarts: int
     x = np.asarray(fit.representation, dtype=np.float64)[keep]
     stats = {"kmeans": (float(kmeans_row["nmi"]), float(kmeans_row["nmi_std"]))}
     for name in BAND_CLUSTERERS:
-        nmis = [normalized_mutual_info_score(y[keep], cluster_label_free(name, x, k, seed))
+        nmis = [nmi(y[keep], cluster_label_free(name, x, k, seed))
                 for seed in range(restarts)]
         stats[name] = (float(np.mean(nmis)), float(np.std(nmis)))
     best = max(stats, key=lambda c: stats[c][0] + 2 * stats[c][1])

@@ -56,16 +56,9 @@ def config_defaults(method: str) -> dict[str, Any]:
     """The method's ``Config`` dataclass defaults (the schema that conf/method/<name>.yaml extends)."""
     import dataclasses
 
-    from mcbench.validation import read_method_configs
+    from mcbench.validation import method_config
 
-    configs = read_method_configs()
-    if method in configs:
-        config = configs[method]
-    else:  # a plugin method
-        from mcbench.contracts import METHODS
-
-        config = METHODS.get(method).Config
-    return {f.name: f.default for f in dataclasses.fields(config)}
+    return {f.name: f.default for f in dataclasses.fields(method_config(method))}
 
 
 def method_defaults(method: str) -> dict[str, Any]:
