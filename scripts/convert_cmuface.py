@@ -16,12 +16,17 @@ import shutil
 from pathlib import Path
 
 from mcbench.data.folder_scan import LAYOUT
-from mcbench.data.papers import PAPER_DATASETS
 
-UCI_FACES = PAPER_DATASETS["cmuface"].urls["uci_faces"]
 CMU_POSES = ("straight", "left", "right", "up")
 CMU_EXPRESSIONS = ("neutral", "happy", "sad", "angry")
 CMU_EYES = ("open", "sunglasses")
+
+
+def _uci_faces_url() -> str:
+    """The archive's address, from datasets/cmuface/dataset.json (read when needed: ``--help`` parses no data file)."""
+    from mcbench.data.papers import PAPER_DATASETS
+
+    return PAPER_DATASETS["cmuface"].urls["uci_faces"]
 
 
 def cmuface_from_uci(src: str | os.PathLike, dst: str | os.PathLike, scale: int = 4, link: bool = False) -> int:
@@ -32,10 +37,11 @@ def cmuface_from_uci(src: str | os.PathLike, dst: str | os.PathLike, scale: int 
     images the UCI archive ships as ``*.bad`` are skipped (640 - 16 = 624 images at scale 4).
     """
     src, dst = Path(src), Path(dst)
+    uci_faces = _uci_faces_url()
     if scale not in (1, 2, 4):
         raise ValueError(f"scale={scale} is not valid; choose 1, 2 or 4")
     if not src.is_dir():
-        raise FileNotFoundError(f"{src} does not exist: extract {UCI_FACES} and pass its faces_4 folder")
+        raise FileNotFoundError(f"{src} does not exist: extract {uci_faces} and pass its faces_4 folder")
     n = 0
     for path in sorted(src.rglob("*.pgm")):
         parts = path.stem.split("_")
@@ -58,7 +64,7 @@ def cmuface_from_uci(src: str | os.PathLike, dst: str | os.PathLike, scale: int 
     if n == 0:
         raise FileNotFoundError(
             f"no CMU face images (<user>_<pose>_<expression>_<eyes>_{scale}.pgm) under {src}; pass the extracted "
-            f"faces_4 folder of {UCI_FACES} (or faces/ with --scale 1)"
+            f"faces_4 folder of {uci_faces} (or faces/ with --scale 1)"
         )
     return n
 

@@ -14,8 +14,6 @@ each aspect's class folders. The parts, one module each:
 * :mod:`mcbench.data.folder_build`: the join across aspects, labels, warnings and the fingerprint (``revision``).
 * this module: ``dataset=folder`` and its ``mcbench.yaml``; :mod:`mcbench.data.papers`: the papers' datasets,
   each described by ``datasets/<name>/dataset.json``.
-
-The names below are re-exported here, where callers have always imported them.
 """
 
 from __future__ import annotations

@@ -21,8 +21,6 @@ and registers the datasets.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import zipfile
 from dataclasses import asdict
@@ -32,6 +30,7 @@ import numpy as np
 
 from mcbench.atomic import atomic_path
 from mcbench.data.base import DATASETS, Aspect, MultiViewDataset
+from mcbench.hashing import stable_hash
 from mcbench.data.synth_families import FAMILIES  # noqa: F401  (re-exported)
 from mcbench.data.synth_levels import DIFFICULTIES, ECHO, NUISANCE, NUISANCE_VERSION  # noqa: F401  (DIFFICULTIES: re-exported)
 from mcbench.data.synth_render import _check, family_aspects, generate  # noqa: F401  (generate: re-exported)
@@ -57,9 +56,7 @@ def cache_path(
         fields["nuisance"] = [NUISANCE_VERSION, asdict(NUISANCE[difficulty][family])]
         if difficulty in ECHO:
             fields["echo"] = asdict(ECHO[difficulty][family])
-    key = json.dumps(fields, sort_keys=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-    return Path(cache_dir or default_cache_dir()) / "synthetic" / f"{family}-{digest}.npz"
+    return Path(cache_dir or default_cache_dir()) / "synthetic" / f"{family}-{stable_hash(fields)}.npz"
 
 
 def _load_cached(path: Path, n: int, image_size: int, aspects: dict[str, Aspect]):
