@@ -233,14 +233,15 @@ class TransductiveLDA(ProxyMethod):
         affinity = knn_affinity(x, c.n_neighbors) if c.laplacian_weight > 0 else None
 
         def em(z: torch.Tensor) -> tuple[torch.Tensor, float]:
-            value = float("nan")
+            cov = loglik = None
             for _ in range(c.iterations):
                 mu, cov = m_step(f, z, c.shrinkage)                                   # Eq. (5)
                 loglik = gaussian_log_likelihood(f, mu, cov)
                 z = e_step(log_prior, loglik, c.gamma, z, affinity, c.laplacian_weight,  # Eq. (6)
                            c.laplacian_rounds)
-                value = free_energy(log_prior, loglik, cov, z, c.gamma, affinity, c.laplacian_weight)
-            return z, value
+            if cov is None:  # no iteration: no objective to compare starts by
+                return z, float("nan")
+            return z, free_energy(log_prior, loglik, cov, z, c.gamma, affinity, c.laplacian_weight)  # of the last step
 
         starts = [em(p0)]                                                             # Eq. (7): the zero-shot start
         if c.iterations > 0:                                                          # Eq. (8): more starts, best F
