@@ -86,17 +86,6 @@ def check_params(kind: str, name: str, config_class: type, params: Mapping[str, 
             raise ValueError(problem)
 
 
-def method_config(name: str) -> type:
-    """The ``Config`` dataclass of method ``name``: read from the shipped methods' source (no torch), else a
-    plugin's, imported (an unknown name raises the registry's UnknownNameError)."""
-    shipped = read_method_configs()
-    if name in shipped:
-        return shipped[name]
-    from mcbench.contracts import METHODS  # a plugin (or an unknown name): imported only then
-
-    return METHODS.get(name).Config
-
-
 # ------------------------------------------------------------------------------------ schemas for Hydra
 
 

@@ -9,7 +9,7 @@ import inspect
 from typing import Any
 
 from mcbench.registry import UnknownNameError
-from mcbench.validation import check_setting, method_config, setting_names
+from mcbench.validation import check_setting, read_method_configs, setting_names
 
 
 def _choices(argv: list[str], group: str, default: str) -> list[str]:
@@ -17,6 +17,18 @@ def _choices(argv: list[str], group: str, default: str) -> list[str]:
         if arg.startswith(f"{group}="):
             return [c for c in arg.split("=", 1)[1].split(",") if c]
     return [default]
+
+
+def method_config(name: str) -> type:
+    """The ``Config`` dataclass of method ``name``: read from the shipped methods' source (no torch), else a
+    plugin's, imported (an unknown name raises the registry's UnknownNameError). Here, not in the library's
+    validation module, which the contracts import: a lookup in METHODS from there would be an import cycle."""
+    shipped = read_method_configs()
+    if name in shipped:
+        return shipped[name]
+    from mcbench.contracts import METHODS  # a plugin (or an unknown name): imported only then
+
+    return METHODS.get(name).Config
 
 
 def _method_keys(name: str) -> set[str]:

@@ -56,7 +56,7 @@ def config_defaults(method: str) -> dict[str, Any]:
     """The method's ``Config`` dataclass defaults (the schema that conf/method/<name>.yaml extends)."""
     import dataclasses
 
-    from mcbench.validation import method_config
+    from mcbench.commands.overrides import method_config
 
     return {f.name: f.default for f in dataclasses.fields(method_config(method))}
 
